@@ -1,0 +1,6 @@
+/* cfx.h: the whole public C API of cfx. */
+#ifndef CFX_H
+#define CFX_H
+#include "cfx/common.h"
+#include "cfx/tensor.h"
+#endif

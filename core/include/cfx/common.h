@@ -1,0 +1,59 @@
+/* cfx/common.h: what every cfx object shares.
+ *
+ * Error convention (after libuv): a function that can fail returns int, 0 on success
+ * or a negative CFX_E* code.  The human-readable detail of the last failure on the
+ * calling thread is in cfx_last_error(); it stays valid until the next failing cfx
+ * call on the same thread.  The library never aborts, exits, longjmps or prints.
+ * Everything here is thread-safe. */
+#ifndef CFX_COMMON_H
+#define CFX_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CFX_BUILDING)
+#define CFX_API __attribute__((visibility("default")))
+#else
+#define CFX_API
+#endif
+
+/* X-macro list of error codes: name, value, description. */
+#define CFX_ERRNO_MAP(X)                                                    \
+  X(EINVAL, -1, "invalid argument")                                         \
+  X(ENOMEM, -2, "out of memory")                                            \
+  X(EIO, -3, "input/output error")                                          \
+  X(EFORMAT, -4, "malformed or unsupported data")                           \
+  X(ERANGE, -5, "value out of range")                                       \
+  X(ESHAPE, -6, "shape mismatch")                                           \
+  X(EDTYPE, -7, "unsupported dtype")                                        \
+  X(EDEVICE, -8, "device unavailable or mismatched")                        \
+  X(ENOTFOUND, -9, "not found")                                             \
+  X(EVERSION, -10, "unsupported version")                                   \
+  X(ETORCH, -11, "libtorch error")                                          \
+  X(EINTERNAL, -12, "internal error")
+
+typedef enum cfx_errno {
+  CFX_OK = 0,
+#define CFX__ERRNO_ENUM(name, val, msg) CFX_##name = (val),
+  CFX_ERRNO_MAP(CFX__ERRNO_ENUM)
+#undef CFX__ERRNO_ENUM
+} cfx_errno;
+
+/* Short description of an error code ("shape mismatch"); never NULL. */
+CFX_API const char *cfx_strerror(int code);
+/* Detail of the last failure on this thread ("" if none). */
+CFX_API const char *cfx_last_error(void);
+/* Library version, "MAJOR.MINOR.PATCH". */
+CFX_API const char *cfx_version(void);
+
+/* Internal: record a failure message for this thread and return code. */
+CFX_API int cfx__set_error(int code, const char *msg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,32 @@
+/* Per-thread last-error message and the error-code table. */
+#include "cfx/common.h"
+
+#include <string.h>
+
+#define CFX__ERRMSG_CAP 2048
+static _Thread_local char last_error[CFX__ERRMSG_CAP];
+
+const char *cfx_strerror(int code) {
+  switch (code) {
+  case CFX_OK:
+    return "success";
+#define CFX__ERRNO_CASE(name, val, msg) \
+  case CFX_##name:                      \
+    return msg;
+    CFX_ERRNO_MAP(CFX__ERRNO_CASE)
+#undef CFX__ERRNO_CASE
+  }
+  return "unknown error";
+}
+
+const char *cfx_last_error(void) { return last_error; }
+
+int cfx__set_error(int code, const char *msg) {
+  size_t n = msg ? strlen(msg) : 0;
+  if (n >= CFX__ERRMSG_CAP) n = CFX__ERRMSG_CAP - 1;
+  if (n) memcpy(last_error, msg, n);
+  last_error[n] = '\0';
+  return code;
+}
+
+const char *cfx_version(void) { return CFX_VERSION_STRING; }
