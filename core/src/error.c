@@ -1,5 +1,9 @@
-/* Per-thread last-error message and the error-code table. */
+/* Per-thread last-error message, the error-code table, and small runtime queries. */
+#define _GNU_SOURCE
 #include "cfx/common.h"
+
+#include <sched.h>
+#include <unistd.h>
 
 #include <string.h>
 
@@ -30,3 +34,13 @@ int cfx__set_error(int code, const char *msg) {
 }
 
 const char *cfx_version(void) { return CFX_VERSION_STRING; }
+
+int cfx_cpu_count(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}

@@ -50,6 +50,9 @@ CFX_API const char *cfx_last_error(void);
 /* Library version, "MAJOR.MINOR.PATCH". */
 CFX_API const char *cfx_version(void);
 
+/* CPUs this process may run on (its affinity mask, as Slurm sets it), at least 1. */
+CFX_API int cfx_cpu_count(void);
+
 /* Internal: record a failure message for this thread and return code. */
 CFX_API int cfx__set_error(int code, const char *msg);
 

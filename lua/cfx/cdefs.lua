@@ -1,0 +1,277 @@
+-- cdefs.lua: the C declarations of libcfx for LuaJIT's FFI.  GENERATED from
+-- core/include/cfx/*.h by tests/gen_cdefs.sh; do not edit by hand (CTest's
+-- cdefs_in_sync fails when this file and the headers disagree).
+local ffi = require 'ffi'
+ffi.cdef [[
+typedef enum cfx_errno {
+ CFX_OK = 0,
+ CFX_EINVAL = (-1), CFX_ENOMEM = (-2), CFX_EIO = (-3), CFX_EFORMAT = (-4), CFX_ERANGE = (-5), CFX_ESHAPE = (-6), CFX_EDTYPE = (-7), CFX_EDEVICE = (-8), CFX_ENOTFOUND = (-9), CFX_EVERSION = (-10), CFX_ETORCH = (-11), CFX_EINTERNAL = (-12),
+} cfx_errno;
+ const char *cfx_strerror(int code);
+ const char *cfx_last_error(void);
+ const char *cfx_version(void);
+ int cfx_cpu_count(void);
+ int cfx__set_error(int code, const char *msg);
+typedef struct cfx_tensor cfx_tensor;
+typedef enum cfx_dtype {
+ CFX_UINT8 = 0,
+ CFX_INT8 = 1,
+ CFX_INT16 = 2,
+ CFX_INT32 = 3,
+ CFX_INT64 = 4,
+ CFX_FLOAT16 = 5,
+ CFX_FLOAT32 = 6,
+ CFX_FLOAT64 = 7,
+ CFX_BOOL = 8,
+ CFX_BFLOAT16 = 9,
+ CFX_DTYPE_COUNT = 10
+} cfx_dtype;
+enum { CFX_CPU = -1 };
+enum { CFX_MAX_DIMS = 16 };
+enum { CFX_REDUCE_NONE = 0, CFX_REDUCE_MEAN = 1, CFX_REDUCE_SUM = 2 };
+enum { CFX_PAD_CONSTANT = 0, CFX_PAD_REFLECT = 1, CFX_PAD_REPLICATE = 2, CFX_PAD_CIRCULAR = 3 };
+enum { CFX_INTERP_NEAREST = 0, CFX_INTERP_BILINEAR = 1, CFX_INTERP_BICUBIC = 2, CFX_INTERP_AREA = 3 };
+enum { CFX_CLAMP_MIN = 1, CFX_CLAMP_MAX = 2 };
+typedef void (*cfx_release_fn)(void *ctx);
+ void cfx_tensor_free(cfx_tensor *t);
+ int cfx_dtype_size(int dtype);
+ int cfx_tensor_empty(const int64_t *dims, int ndim, int dtype, int device, cfx_tensor **out);
+ int cfx_tensor_zeros(const int64_t *dims, int ndim, int dtype, int device, cfx_tensor **out);
+ int cfx_tensor_ones(const int64_t *dims, int ndim, int dtype, int device, cfx_tensor **out);
+ int cfx_tensor_full(const int64_t *dims, int ndim, double value, int dtype, int device,
+ cfx_tensor **out);
+ int cfx_tensor_rand(const int64_t *dims, int ndim, int dtype, int device, cfx_tensor **out);
+ int cfx_tensor_randn(const int64_t *dims, int ndim, int dtype, int device, cfx_tensor **out);
+ int cfx_tensor_randint(int64_t low, int64_t high, const int64_t *dims, int ndim, int dtype,
+ int device, cfx_tensor **out);
+ int cfx_tensor_randperm(int64_t n, int dtype, int device, cfx_tensor **out);
+ int cfx_tensor_arange(double start, double end, double step, int dtype, int device,
+ cfx_tensor **out);
+ int cfx_tensor_from_data(const void *data, const int64_t *dims, int ndim, int dtype,
+ cfx_tensor **out);
+ int cfx_tensor_from_blob(void *data, const int64_t *dims, const int64_t *strides, int ndim,
+ int dtype, cfx_release_fn release, void *ctx, cfx_tensor **out);
+ int cfx_tensor_copy_to(const cfx_tensor *t, void *dst, int64_t nbytes);
+ int cfx_tensor_data_ptr(const cfx_tensor *t, void **out);
+ int cfx_tensor_alias(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_ndim(const cfx_tensor *t);
+ int cfx_tensor_shape(const cfx_tensor *t, int64_t *dims, int cap);
+ int cfx_tensor_strides(const cfx_tensor *t, int64_t *strides, int cap);
+ int64_t cfx_tensor_numel(const cfx_tensor *t);
+ int cfx_tensor_dtype(const cfx_tensor *t);
+ int cfx_tensor_device(const cfx_tensor *t);
+ int cfx_tensor_is_contiguous(const cfx_tensor *t);
+ int cfx_tensor_requires_grad(const cfx_tensor *t);
+ int cfx_tensor_is_leaf(const cfx_tensor *t);
+ int cfx_tensor_is_same(const cfx_tensor *a, const cfx_tensor *b);
+ int cfx_tensor_item(const cfx_tensor *t, double *out);
+ int cfx_tensor_item_int64(const cfx_tensor *t, int64_t *out);
+ int cfx_tensor_equal(const cfx_tensor *a, const cfx_tensor *b, int *out);
+ int cfx_tensor_allclose(const cfx_tensor *a, const cfx_tensor *b, double rtol, double atol,
+ int *out);
+ int cfx_tensor_describe(const cfx_tensor *t, char *buf, int cap);
+ int cfx_tensor_to(const cfx_tensor *t, int dtype, int device, int non_blocking, int copy,
+ cfx_tensor **out);
+ int cfx_tensor_contiguous(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_clone(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_reshape(const cfx_tensor *t, const int64_t *dims, int ndim, cfx_tensor **out);
+ int cfx_tensor_view(const cfx_tensor *t, const int64_t *dims, int ndim, cfx_tensor **out);
+ int cfx_tensor_permute(const cfx_tensor *t, const int64_t *dims, int ndim, cfx_tensor **out);
+ int cfx_tensor_transpose(const cfx_tensor *t, int64_t dim0, int64_t dim1, cfx_tensor **out);
+ int cfx_tensor_narrow(const cfx_tensor *t, int64_t dim, int64_t start, int64_t length,
+ cfx_tensor **out);
+ int cfx_tensor_slice(const cfx_tensor *t, int64_t dim, int64_t start, int64_t end,
+ int64_t step, cfx_tensor **out);
+ int cfx_tensor_select(const cfx_tensor *t, int64_t dim, int64_t index, cfx_tensor **out);
+ int cfx_tensor_index_select(const cfx_tensor *t, int64_t dim, const cfx_tensor *index,
+ cfx_tensor **out);
+ int cfx_tensor_gather(const cfx_tensor *t, int64_t dim, const cfx_tensor *index,
+ cfx_tensor **out);
+ int cfx_tensor_masked_fill(const cfx_tensor *t, const cfx_tensor *mask, double value,
+ cfx_tensor **out);
+ int cfx_tensor_unsqueeze(const cfx_tensor *t, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_squeeze(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_squeeze_dim(const cfx_tensor *t, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_expand(const cfx_tensor *t, const int64_t *dims, int ndim, cfx_tensor **out);
+ int cfx_tensor_repeat(const cfx_tensor *t, const int64_t *reps, int nreps, cfx_tensor **out);
+ int cfx_tensor_flatten(const cfx_tensor *t, int64_t start_dim, int64_t end_dim,
+ cfx_tensor **out);
+ int cfx_tensor_cat(cfx_tensor *const *ts, int n, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_stack(cfx_tensor *const *ts, int n, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_chunk(const cfx_tensor *t, int64_t chunks, int64_t dim, cfx_tensor **outs,
+ int cap, int *n);
+ int cfx_tensor_add(const cfx_tensor *a, const cfx_tensor *b, double alpha, cfx_tensor **out);
+ int cfx_tensor_sub(const cfx_tensor *a, const cfx_tensor *b, double alpha, cfx_tensor **out);
+ int cfx_tensor_mul(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_div(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_pow(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_maximum(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_minimum(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_add_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_sub_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_mul_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_div_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_pow_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_rsub_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_rdiv_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_rpow_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_add_(cfx_tensor *t, const cfx_tensor *b, double alpha);
+ int cfx_tensor_sub_(cfx_tensor *t, const cfx_tensor *b, double alpha);
+ int cfx_tensor_mul_(cfx_tensor *t, const cfx_tensor *b);
+ int cfx_tensor_div_(cfx_tensor *t, const cfx_tensor *b);
+ int cfx_tensor_add_scalar_(cfx_tensor *t, double s);
+ int cfx_tensor_mul_scalar_(cfx_tensor *t, double s);
+ int cfx_tensor_div_scalar_(cfx_tensor *t, double s);
+ int cfx_tensor_copy_(cfx_tensor *t, const cfx_tensor *src);
+ int cfx_tensor_fill_(cfx_tensor *t, double value);
+ int cfx_tensor_zero_(cfx_tensor *t);
+ int cfx_tensor_clamp_(cfx_tensor *t, double lo, double hi, int which);
+ int cfx_tensor_addcmul_(cfx_tensor *t, const cfx_tensor *a, const cfx_tensor *b, double value);
+ int cfx_tensor_addcdiv_(cfx_tensor *t, const cfx_tensor *a, const cfx_tensor *b, double value);
+ int cfx_tensor_lerp_(cfx_tensor *t, const cfx_tensor *end, double weight);
+ int cfx_tensor_uniform_(cfx_tensor *t, double lo, double hi);
+ int cfx_tensor_normal_(cfx_tensor *t, double mean, double std);
+ int cfx_tensor_eq(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_ne(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_lt(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_le(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_gt(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_ge(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_eq_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_ne_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_lt_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_le_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_gt_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_ge_scalar(const cfx_tensor *a, double s, cfx_tensor **out);
+ int cfx_tensor_logical_and(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_logical_or(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_where(const cfx_tensor *cond, const cfx_tensor *a, const cfx_tensor *b,
+ cfx_tensor **out);
+ int cfx_tensor_clamp(const cfx_tensor *t, double lo, double hi, int which, cfx_tensor **out);
+ int cfx_tensor_neg(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_exp(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_log(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_log1p(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_sqrt(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_rsqrt(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_abs(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_sign(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_floor(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_ceil(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_round(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_sin(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_cos(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_tanh(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_sigmoid(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_erf(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_reciprocal(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_square(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_relu(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_silu(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_gelu(const cfx_tensor *t, int approximate, cfx_tensor **out);
+ int cfx_tensor_logical_not(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_isnan(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_isfinite(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_sum(const cfx_tensor *t, const int64_t *dims, int ndim, int keepdim,
+ cfx_tensor **out);
+ int cfx_tensor_mean(const cfx_tensor *t, const int64_t *dims, int ndim, int keepdim,
+ cfx_tensor **out);
+ int cfx_tensor_var(const cfx_tensor *t, const int64_t *dims, int ndim, int64_t correction,
+ int keepdim, cfx_tensor **out);
+ int cfx_tensor_std(const cfx_tensor *t, const int64_t *dims, int ndim, int64_t correction,
+ int keepdim, cfx_tensor **out);
+ int cfx_tensor_prod(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_norm(const cfx_tensor *t, double p, const int64_t *dims, int ndim, int keepdim,
+ cfx_tensor **out);
+ int cfx_tensor_logsumexp(const cfx_tensor *t, const int64_t *dims, int ndim, int keepdim,
+ cfx_tensor **out);
+ int cfx_tensor_cumsum(const cfx_tensor *t, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_max_all(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_min_all(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_argmax_all(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_argmin_all(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_max(const cfx_tensor *t, int64_t dim, int keepdim, cfx_tensor **values,
+ cfx_tensor **indices);
+ int cfx_tensor_min(const cfx_tensor *t, int64_t dim, int keepdim, cfx_tensor **values,
+ cfx_tensor **indices);
+ int cfx_tensor_argmax(const cfx_tensor *t, int64_t dim, int keepdim, cfx_tensor **out);
+ int cfx_tensor_argmin(const cfx_tensor *t, int64_t dim, int keepdim, cfx_tensor **out);
+ int cfx_tensor_topk(const cfx_tensor *t, int64_t k, int64_t dim, int largest, int sorted,
+ cfx_tensor **values, cfx_tensor **indices);
+ int cfx_tensor_sort(const cfx_tensor *t, int64_t dim, int descending, int stable,
+ cfx_tensor **values, cfx_tensor **indices);
+ int cfx_tensor_matmul(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_mm(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_bmm(const cfx_tensor *a, const cfx_tensor *b, cfx_tensor **out);
+ int cfx_tensor_linear(const cfx_tensor *x, const cfx_tensor *w, const cfx_tensor *bias,
+ cfx_tensor **out);
+ int cfx_tensor_addmm(const cfx_tensor *input, const cfx_tensor *a, const cfx_tensor *b,
+ double beta, double alpha, cfx_tensor **out);
+ int cfx_tensor_conv2d(const cfx_tensor *x, const cfx_tensor *w, const cfx_tensor *bias,
+ const int64_t *stride, const int64_t *padding, const int64_t *dilation,
+ int64_t groups, cfx_tensor **out);
+ int cfx_tensor_conv_transpose2d(const cfx_tensor *x, const cfx_tensor *w,
+ const cfx_tensor *bias, const int64_t *stride,
+ const int64_t *padding, const int64_t *output_padding,
+ int64_t groups, const int64_t *dilation, cfx_tensor **out);
+ int cfx_tensor_max_pool2d(const cfx_tensor *x, const int64_t *kernel, const int64_t *stride,
+ const int64_t *padding, const int64_t *dilation, int ceil_mode,
+ cfx_tensor **out);
+ int cfx_tensor_avg_pool2d(const cfx_tensor *x, const int64_t *kernel, const int64_t *stride,
+ const int64_t *padding, int ceil_mode, int count_include_pad,
+ cfx_tensor **out);
+ int cfx_tensor_adaptive_avg_pool2d(const cfx_tensor *x, const int64_t *size, cfx_tensor **out);
+ int cfx_tensor_adaptive_max_pool2d(const cfx_tensor *x, const int64_t *size, cfx_tensor **out);
+ int cfx_tensor_layer_norm(const cfx_tensor *x, const int64_t *normalized_shape, int n,
+ const cfx_tensor *weight, const cfx_tensor *bias, double eps,
+ cfx_tensor **out);
+ int cfx_tensor_batch_norm(const cfx_tensor *x, const cfx_tensor *weight,
+ const cfx_tensor *bias, cfx_tensor *running_mean,
+ cfx_tensor *running_var, int training, double momentum,
+ double eps, cfx_tensor **out);
+ int cfx_tensor_group_norm(const cfx_tensor *x, int64_t groups, const cfx_tensor *weight,
+ const cfx_tensor *bias, double eps, cfx_tensor **out);
+ int cfx_tensor_softmax(const cfx_tensor *x, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_log_softmax(const cfx_tensor *x, int64_t dim, cfx_tensor **out);
+ int cfx_tensor_dropout(const cfx_tensor *x, double p, int training, cfx_tensor **out);
+ int cfx_tensor_scaled_dot_product_attention(const cfx_tensor *q, const cfx_tensor *k,
+ const cfx_tensor *v, const cfx_tensor *mask,
+ double dropout_p, int is_causal, double scale,
+ cfx_tensor **out);
+ int cfx_tensor_binary_cross_entropy_with_logits(const cfx_tensor *x, const cfx_tensor *target,
+ const cfx_tensor *weight,
+ const cfx_tensor *pos_weight, int reduction,
+ cfx_tensor **out);
+ int cfx_tensor_cross_entropy(const cfx_tensor *x, const cfx_tensor *target, int reduction,
+ cfx_tensor **out);
+ int cfx_tensor_mse_loss(const cfx_tensor *x, const cfx_tensor *target, int reduction,
+ cfx_tensor **out);
+ int cfx_tensor_pad(const cfx_tensor *x, const int64_t *pads, int npads, int mode, double value,
+ cfx_tensor **out);
+ int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, int mode,
+ int align_corners, int antialias, cfx_tensor **out);
+ int cfx_manual_seed(uint64_t seed);
+ int cfx_rng_get_state(cfx_tensor **out);
+ int cfx_rng_set_state(const cfx_tensor *state);
+ int cfx_tensor_requires_grad_(cfx_tensor *t, int requires_grad);
+ int cfx_tensor_backward(const cfx_tensor *t, const cfx_tensor *grad, int retain_graph,
+ int create_graph);
+ int cfx_tensor_grad(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_set_grad(cfx_tensor *t, const cfx_tensor *grad);
+ int cfx_tensor_zero_grad(cfx_tensor *t, int set_to_none);
+ int cfx_tensor_detach(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_detach_(cfx_tensor *t);
+ int cfx_grad_set_enabled(int enabled);
+ int cfx_grad_is_enabled(void);
+ int cfx_autocast_enter(int device, int dtype);
+ int cfx_autocast_exit(int device);
+ int cfx_autocast_is_enabled(int device);
+ int cfx_set_num_threads(int n);
+ int cfx_get_num_threads(void);
+ int cfx_cuda_is_available(void);
+ int cfx_cuda_device_count(void);
+ int64_t cfx_memory_live_bytes(void);
+ int64_t cfx_memory_peak_bytes(void);
+ void cfx_memory_reset_peak(void);
+]]
+return ffi

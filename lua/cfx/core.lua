@@ -1,0 +1,129 @@
+-- core.lua: loads libcfx and holds what every Lua module of cfx shares: the C
+-- namespace, error checking that points at the caller's line, dtype and device
+-- names, and the collector pressure that keeps Lua's GC in step with tensor memory.
+local ffi = require 'cfx.cdefs'
+
+local M = {}
+
+-- ---- finding libcfx -------------------------------------------------------------------
+-- In order: $CFX_LIB; the path the cfx program was built with (cfx.host); the build
+-- tree next to this file (<root>/lua/cfx/core.lua -> <root>/build/libcfx.so); the
+-- system's library search path.
+local function exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function candidates()
+  local list = {}
+  local env = os.getenv('CFX_LIB')
+  if env and env ~= '' then list[#list + 1] = env end
+  local host = package.loaded['cfx.host']
+  if type(host) == 'table' and host.lib_path then list[#list + 1] = host.lib_path end
+  local here = debug.getinfo(1, 'S').source:match('^@(.*)/lua/cfx/core%.lua$')
+  if here then list[#list + 1] = here .. '/build/libcfx.so' end
+  return list
+end
+
+local function load_library()
+  local tried = {}
+  for _, path in ipairs(candidates()) do
+    if exists(path) then return ffi.load(path), path end
+    tried[#tried + 1] = path
+  end
+  local ok, lib = pcall(ffi.load, 'cfx')
+  if ok then return lib, 'libcfx.so' end
+  error('cfx: cannot find libcfx.so (tried ' .. table.concat(tried, ', ') ..
+    ' and the system library path); build it with `make build` or set CFX_LIB', 0)
+end
+
+M.C, M.lib_path = load_library()
+M.ffi = ffi
+local C = M.C
+
+-- ---- errors ---------------------------------------------------------------------------
+function M.last_error()
+  return ffi.string(C.cfx_last_error())
+end
+
+-- check(rc): raise the C error at the line that called the function calling check.
+function M.check(rc)
+  if rc ~= 0 then error(ffi.string(C.cfx_last_error()), 3) end
+end
+
+-- ---- dtypes and devices -------------------------------------------------------------
+M.dtype_names = { [0] = 'uint8', 'int8', 'int16', 'int32', 'int64', 'float16', 'float32',
+  'float64', 'bool', 'bfloat16' }
+M.dtype_codes = {}
+for code = 0, 9 do M.dtype_codes[M.dtype_names[code]] = code end
+for alias, name in pairs { float = 'float32', double = 'float64', half = 'float16', long = 'int64',
+  int = 'int32', short = 'int16', byte = 'uint8', char = 'int8', bf16 = 'bfloat16',
+  fp16 = 'float16', fp32 = 'float32', fp64 = 'float64' } do
+  M.dtype_codes[alias] = M.dtype_codes[name]
+end
+M.float_dtypes = { float16 = true, float32 = true, float64 = true, bfloat16 = true }
+
+-- dtype code from a name; `level` locates the error at the user's line.
+function M.dtype_code(name, level)
+  local code = M.dtype_codes[name]
+  if code == nil then
+    error(("unknown dtype %s (expected one of uint8, int8, int16, int32, int64, float16, " ..
+      "bfloat16, float32, float64, bool)"):format(tostring(name)), (level or 1) + 1)
+  end
+  return code
+end
+
+function M.device_code(dev, level)
+  if dev == nil or dev == 'cpu' then return -1 end
+  if dev == 'cuda' then return 0 end
+  if type(dev) == 'string' then
+    local i = dev:match('^cuda:(%d+)$')
+    if i then return tonumber(i) end
+  end
+  error(("unknown device %s (expected 'cpu', 'cuda' or 'cuda:N')"):format(tostring(dev)),
+    (level or 1) + 1)
+end
+
+function M.device_name(code)
+  if code < 0 then return 'cpu' end
+  return 'cuda:' .. code
+end
+
+-- ---- collector pressure -----------------------------------------------------------------
+-- Lua sees a tensor as a few bytes, so on its own it would let gigabytes of dead
+-- tensors pile up.  As Torch7 did: once libtorch's live CPU bytes pass a soft limit,
+-- run a full collection, then set the limit to 1.4x what survived (never below the
+-- floor).  Called after every tensor allocation; the common path is one C call.
+local floor_bytes = 256 * 2 ^ 20
+local soft_limit = floor_bytes
+local collections = 0
+
+function M.pressure()
+  if C.cfx_memory_live_bytes() > soft_limit then
+    collectgarbage('collect')
+    collections = collections + 1
+    local live = tonumber(C.cfx_memory_live_bytes())
+    soft_limit = math.max(floor_bytes, live * 1.4)
+  end
+end
+
+function M.memory()
+  return {
+    live = tonumber(C.cfx_memory_live_bytes()),
+    peak = tonumber(C.cfx_memory_peak_bytes()),
+    soft_limit = soft_limit,
+    collections = collections,
+    lua = collectgarbage('count') * 1024,
+  }
+end
+
+-- Set the floor of the soft limit (bytes); returns the previous one.
+function M.set_memory_floor(bytes)
+  local prev = floor_bytes
+  floor_bytes = bytes
+  soft_limit = math.max(floor_bytes, tonumber(C.cfx_memory_live_bytes()) * 1.4)
+  return prev
+end
+
+return M
