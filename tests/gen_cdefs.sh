@@ -20,6 +20,9 @@ HEAD
 ${CC:-cc} -E -P -nostdinc -I"$fake" -I"$root/core/include" -DCFX_API= -x c "$root/core/include/cfx/cfx.h" |
   sed -e '/^[[:space:]]*$/d' -e 's/[[:space:]]\+/ /g'
 cat <<'TAIL'
+/* Lua side only: the tensor type of lua/cfx/tensor.lua is this one-pointer box, a
+   cdata value with a metatype (operators, __len, __gc), unlike a table wrapper. */
+typedef struct cfx_lua_tensor { cfx_tensor *h; } cfx_lua_tensor;
 ]]
 return ffi
 TAIL

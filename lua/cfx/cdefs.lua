@@ -273,5 +273,8 @@ typedef void (*cfx_release_fn)(void *ctx);
  int64_t cfx_memory_live_bytes(void);
  int64_t cfx_memory_peak_bytes(void);
  void cfx_memory_reset_peak(void);
+/* Lua side only: the tensor type of lua/cfx/tensor.lua is this one-pointer box, a
+   cdata value with a metatype (operators, __len, __gc), unlike a table wrapper. */
+typedef struct cfx_lua_tensor { cfx_tensor *h; } cfx_lua_tensor;
 ]]
 return ffi

@@ -47,9 +47,27 @@ function M.last_error()
   return ffi.string(C.cfx_last_error())
 end
 
--- check(rc): raise the C error at the line that called the function calling check.
+-- raise(msg): error() located at the first caller outside the library, so that a
+-- message points at the user's line however deep in cfx it was detected.
+local lib_prefix = debug.getinfo(1, 'S').source:match('^(@.*/)core%.lua$') or '@lua/cfx/'
+function M.raise(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, 'S')
+    if info == nil then
+      level = 2
+      break
+    end
+    if info.what ~= 'C' and info.source:sub(1, #lib_prefix) ~= lib_prefix then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+local raise = M.raise
+
+-- check(rc): raise the C error message when rc is not 0.
 function M.check(rc)
-  if rc ~= 0 then error(ffi.string(C.cfx_last_error()), 3) end
+  if rc ~= 0 then raise(ffi.string(C.cfx_last_error())) end
 end
 
 -- ---- dtypes and devices -------------------------------------------------------------
@@ -64,25 +82,24 @@ for alias, name in pairs { float = 'float32', double = 'float64', half = 'float1
 end
 M.float_dtypes = { float16 = true, float32 = true, float64 = true, bfloat16 = true }
 
--- dtype code from a name; `level` locates the error at the user's line.
-function M.dtype_code(name, level)
+-- dtype code from a name.
+function M.dtype_code(name)
   local code = M.dtype_codes[name]
   if code == nil then
-    error(("unknown dtype %s (expected one of uint8, int8, int16, int32, int64, float16, " ..
-      "bfloat16, float32, float64, bool)"):format(tostring(name)), (level or 1) + 1)
+    raise(("unknown dtype %s (expected one of uint8, int8, int16, int32, int64, float16, " ..
+      "bfloat16, float32, float64, bool)"):format(tostring(name)))
   end
   return code
 end
 
-function M.device_code(dev, level)
+function M.device_code(dev)
   if dev == nil or dev == 'cpu' then return -1 end
   if dev == 'cuda' then return 0 end
   if type(dev) == 'string' then
     local i = dev:match('^cuda:(%d+)$')
     if i then return tonumber(i) end
   end
-  error(("unknown device %s (expected 'cpu', 'cuda' or 'cuda:N')"):format(tostring(dev)),
-    (level or 1) + 1)
+  raise(("unknown device %s (expected 'cpu', 'cuda' or 'cuda:N')"):format(tostring(dev)))
 end
 
 function M.device_name(code)

@@ -1,6 +1,7 @@
 -- cfx: fake-image detection research framework.  `local cfx = require 'cfx'`
 -- returns the whole library; see docs/lua-api.md.
 local core = require 'cfx.core'
+local raise = core.raise
 local tensor = require 'cfx.tensor'
 local ffi, C, check = core.ffi, core.C, core.check
 
@@ -35,7 +36,7 @@ local function pack(...) return { n = select('#', ...), ... } end
 -- Run fn(...) with grad mode set to `enabled`, restoring the previous mode even on error.
 local function with_grad_mode(enabled, fn, ...)
   if type(fn) ~= 'function' then
-    error(('expected a function, got %s'):format(type(fn)), 3)
+    raise(('expected a function, got %s'):format(type(fn)))
   end
   local prev = C.cfx_grad_set_enabled(enabled)
   local r = pack(pcall(fn, ...))
@@ -57,8 +58,8 @@ function cfx.set_grad_enabled(flag) return C.cfx_grad_set_enabled(flag and 1 or 
 function cfx.autocast(opts, fn, ...)
   local o = tensor.options(opts, { device = 'cpu', ['?dtype'] = true, enabled = true }, 'autocast')
   if not o.enabled then return fn(...) end
-  local dev = core.device_code(o.device, 2)
-  local dt = core.dtype_code(o.dtype or (dev < 0 and 'bfloat16' or 'float16'), 2)
+  local dev = core.device_code(o.device)
+  local dt = core.dtype_code(o.dtype or (dev < 0 and 'bfloat16' or 'float16'))
   check(C.cfx_autocast_enter(dev, dt))
   local r = pack(pcall(fn, ...))
   check(C.cfx_autocast_exit(dev))
@@ -66,16 +67,16 @@ function cfx.autocast(opts, fn, ...)
   return unpack(r, 2, r.n)
 end
 function cfx.autocast_enter(device, dtype)
-  local dev = core.device_code(device, 2)
-  check(C.cfx_autocast_enter(dev, core.dtype_code(dtype or (dev < 0 and 'bfloat16' or 'float16'), 2)))
+  local dev = core.device_code(device)
+  check(C.cfx_autocast_enter(dev, core.dtype_code(dtype or (dev < 0 and 'bfloat16' or 'float16'))))
 end
-function cfx.autocast_exit(device) check(C.cfx_autocast_exit(core.device_code(device, 2))) end
-function cfx.is_autocast_enabled(device) return C.cfx_autocast_is_enabled(core.device_code(device, 2)) ~= 0 end
+function cfx.autocast_exit(device) check(C.cfx_autocast_exit(core.device_code(device))) end
+function cfx.is_autocast_enabled(device) return C.cfx_autocast_is_enabled(core.device_code(device)) ~= 0 end
 
 -- ---- random numbers ---------------------------------------------------------------------
 function cfx.manual_seed(seed)
   if type(seed) ~= 'number' or seed < 0 or seed % 1 ~= 0 then
-    error(('manual_seed: expected a non-negative integer, got %s'):format(tostring(seed)), 2)
+    raise(('manual_seed: expected a non-negative integer, got %s'):format(tostring(seed)))
   end
   check(C.cfx_manual_seed(seed))
 end
@@ -86,8 +87,8 @@ function cfx.get_rng_state()
   return tensor.wrap(out[0])
 end
 function cfx.set_rng_state(state)
-  if not tensor.is_tensor(state) then error('set_rng_state: expected a uint8 tensor', 2) end
-  check(C.cfx_rng_set_state(state._h))
+  if not tensor.is_tensor(state) then raise('set_rng_state: expected a uint8 tensor') end
+  check(C.cfx_rng_set_state(state.h))
 end
 
 -- ---- runtime ---------------------------------------------------------------------------
@@ -95,7 +96,7 @@ end
 function cfx.threads(n)
   if n ~= nil then
     if type(n) ~= 'number' or n < 1 or n % 1 ~= 0 then
-      error(('threads: expected a positive integer, got %s'):format(tostring(n)), 2)
+      raise(('threads: expected a positive integer, got %s'):format(tostring(n)))
     end
     check(C.cfx_set_num_threads(n))
   end

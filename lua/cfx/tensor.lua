@@ -6,12 +6,13 @@
 -- topk, cross_entropy targets) are 1-based too.  `t == u` is torch.equal (same shape
 -- and values, a boolean); elementwise comparison is t:eq(u).
 local core = require 'cfx.core'
+local raise = core.raise
 local ffi, C, check = core.ffi, core.C, core.check
 
 local M = {}
 
 local Tensor = {}         -- methods
-local mt = { __name = 'cfx.Tensor' }
+local mt = {}
 M.Tensor, M.mt = Tensor, mt
 
 local out = ffi.new('cfx_tensor*[1]')    -- one out-slot reused by every call
@@ -27,35 +28,37 @@ local free = C.cfx_tensor_free
 local pressure = core.pressure
 local MAXD = 16
 
--- Wrap the handle just written to out[0] (or p) into a new tensor object.
+-- A tensor is a cfx_lua_tensor box (one handle pointer) with this metatype; the box's
+-- __gc frees the handle.  Wrap the handle just written to out[0] (or p).
+local Box
 local function wrap(p)
-  local t = setmetatable({ _h = ffi.gc(p or out[0], free) }, mt)
+  local t = Box(p or out[0])
   pressure()
   return t
 end
 M.wrap = wrap
 
-local function is_tensor(x) return getmetatable(x) == mt end
+local function is_tensor(x) return ffi.istype(Box, x) end
 M.is_tensor = is_tensor
 
 -- The C handle of a tensor argument, or a clear error naming the argument.
 local function H(x, what)
-  if getmetatable(x) == mt then return x._h end
-  error(('expected a tensor for %s, got %s'):format(what or 'argument', type(x)), 3)
+  if ffi.istype(Box, x) then return x.h end
+  raise(('expected a tensor for %s, got %s'):format(what or 'argument', type(x)))
 end
 
-local function ndim(t) return C.cfx_tensor_ndim(t._h) end
+local function ndim(t) return C.cfx_tensor_ndim(t.h) end
 
 -- 1-based (or negative) Lua dim -> 0-based C dim, checked against n dims.
 local function cdim(d, n, what)
   if type(d) ~= 'number' or d % 1 ~= 0 then
-    error(('%s must be an integer dimension, got %s'):format(what or 'dim', tostring(d)), 3)
+    raise(('%s must be an integer dimension, got %s'):format(what or 'dim', tostring(d)))
   end
   local m = math.max(n, 1)
   if d >= 1 and d <= m then return d - 1 end
   if d < 0 and d >= -m then return d end
-  error(('%s %d out of range for a %d-d tensor (dims are 1-based; -1 is the last)')
-    :format(what or 'dim', d, n), 3)
+  raise(('%s %d out of range for a %d-d tensor (dims are 1-based; -1 is the last)')
+    :format(what or 'dim', d, n))
 end
 
 -- A shape from a table {2, 3} or from varargs 2, 3 into buf; returns buf, n.
@@ -63,11 +66,11 @@ local function shape_arg(buf, first, ...)
   local src = type(first) == 'table' and first or { first, ... }
   if is_tensor(first) then src = first:shape() end
   local n = #src
-  if n > MAXD then error(('at most %d dimensions, got %d'):format(MAXD, n), 3) end
+  if n > MAXD then raise(('at most %d dimensions, got %d'):format(MAXD, n)) end
   for i = 1, n do
     local v = src[i]
     if type(v) ~= 'number' or v % 1 ~= 0 then
-      error(('shape entries must be integers, got %s at position %d'):format(tostring(v), i), 3)
+      raise(('shape entries must be integers, got %s at position %d'):format(tostring(v), i))
     end
     buf[i - 1] = v
   end
@@ -95,7 +98,7 @@ local function pair(k, v, what)
   elseif type(v) == 'table' and #v == 2 then
     b[0], b[1] = v[1], v[2]
   else
-    error(('%s must be a number or a pair {a, b}, got %s'):format(what, tostring(v)), 3)
+    raise(('%s must be a number or a pair {a, b}, got %s'):format(what, tostring(v)))
   end
   return b
 end
@@ -107,15 +110,15 @@ local function options(opts, defaults, fname)
   for k, v in pairs(defaults) do r[k] = v end
   if opts == nil then return r end
   if type(opts) ~= 'table' then
-    error(('%s: options must be a table, got %s'):format(fname, type(opts)), 3)
+    raise(('%s: options must be a table, got %s'):format(fname, type(opts)))
   end
   for k, v in pairs(opts) do
     if defaults[k] == nil and not (type(k) == 'string' and defaults['?' .. k]) then
       local known = {}
       for name in pairs(defaults) do known[#known + 1] = (name:gsub('^%?', '')) end
       table.sort(known)
-      error(("%s: unknown option '%s' (known: %s)"):format(fname, tostring(k),
-        table.concat(known, ', ')), 3)
+      raise(("%s: unknown option '%s' (known: %s)"):format(fname, tostring(k),
+        table.concat(known, ', ')))
     end
     r[k] = v
   end
@@ -126,7 +129,7 @@ M.options = options
 -- ---- creation ----------------------------------------------------------------------
 local function creation_opts(opts, fname)
   local o = options(opts, { dtype = 'float32', device = 'cpu', requires_grad = false }, fname)
-  return core.dtype_code(o.dtype, 3), core.device_code(o.device, 3), o.requires_grad
+  return core.dtype_code(o.dtype), core.device_code(o.device), o.requires_grad
 end
 
 -- split (shape..., opts) varargs: a trailing table that is not a shape is options
@@ -146,7 +149,7 @@ local function shape_and_opts(...)
 end
 
 local function finish(t, rg)
-  if rg then check(C.cfx_tensor_requires_grad_(t._h, 1)) end
+  if rg then check(C.cfx_tensor_requires_grad_(t.h, 1)) end
   return t
 end
 
@@ -172,17 +175,17 @@ end
 function M.randint(low, high, shp, opts)
   local o = options(opts, { dtype = 'int64', device = 'cpu' }, 'randint')
   local buf, n = shape_arg(dbuf, shp)
-  check(C.cfx_tensor_randint(low, high, buf, n, core.dtype_code(o.dtype, 2),
-    core.device_code(o.device, 2), out))
+  check(C.cfx_tensor_randint(low, high, buf, n, core.dtype_code(o.dtype),
+    core.device_code(o.device), out))
   return wrap()
 end
 
 -- cfx.randperm(n): a random permutation of 1..n (1-based, int64).
 function M.randperm(n, opts)
   local o = options(opts, { dtype = 'int64', device = 'cpu' }, 'randperm')
-  check(C.cfx_tensor_randperm(n, core.dtype_code(o.dtype, 2), core.device_code(o.device, 2), out))
+  check(C.cfx_tensor_randperm(n, core.dtype_code(o.dtype), core.device_code(o.device), out))
   local p = wrap()
-  check(C.cfx_tensor_add_scalar_(p._h, 1))
+  check(C.cfx_tensor_add_scalar_(p.h, 1))
   return p
 end
 
@@ -197,8 +200,8 @@ function M.arange(a, b, c, d)
   local integral = start % 1 == 0 and stop % 1 == 0 and step % 1 == 0
   local o = options(opts, { dtype = integral and 'int64' or 'float32', device = 'cpu',
     requires_grad = false }, 'arange')
-  check(C.cfx_tensor_arange(start, stop, step, core.dtype_code(o.dtype, 2),
-    core.device_code(o.device, 2), out))
+  check(C.cfx_tensor_arange(start, stop, step, core.dtype_code(o.dtype),
+    core.device_code(o.device), out))
   return finish(wrap(), o.requires_grad)
 end
 
@@ -216,15 +219,15 @@ end
 local function flatten_into(buf, tbl, shp, depth, pos, path)
   local n = shp[depth]
   if #tbl ~= n then
-    error(('cfx.tensor: ragged nested table: %s has %d entries, expected %d')
-      :format(path, #tbl, n), 4)
+    raise(('cfx.tensor: ragged nested table: %s has %d entries, expected %d')
+      :format(path, #tbl, n))
   end
   if depth == #shp then
     for i = 1, n do
       local v = tbl[i]
       if type(v) == 'boolean' then v = v and 1 or 0 end
       if type(v) ~= 'number' then
-        error(('cfx.tensor: %s[%d] is a %s, expected a number'):format(path, i, type(v)), 4)
+        raise(('cfx.tensor: %s[%d] is a %s, expected a number'):format(path, i, type(v)))
       end
       buf[pos] = v
       pos = pos + 1
@@ -232,8 +235,8 @@ local function flatten_into(buf, tbl, shp, depth, pos, path)
   else
     for i = 1, n do
       if type(tbl[i]) ~= 'table' then
-        error(('cfx.tensor: ragged nested table: %s[%d] is a %s, expected a table')
-          :format(path, i, type(tbl[i])), 4)
+        raise(('cfx.tensor: ragged nested table: %s[%d] is a %s, expected a table')
+          :format(path, i, type(tbl[i])))
       end
       pos = flatten_into(buf, tbl[i], shp, depth + 1, pos, path .. '[' .. i .. ']')
     end
@@ -252,7 +255,7 @@ function M.tensor(data, opts)
   elseif type(data) == 'table' then
     shp, leaf = nested_shape(data)
   else
-    error(('cfx.tensor: expected a number or a nested table of numbers, got %s'):format(type(data)), 2)
+    raise(('cfx.tensor: expected a number or a nested table of numbers, got %s'):format(type(data)))
   end
   local o = options(opts, { dtype = leaf == 'boolean' and 'bool' or 'float32', device = 'cpu',
     requires_grad = false }, 'cfx.tensor')
@@ -268,9 +271,9 @@ function M.tensor(data, opts)
   local b, nd = shape_arg(dbuf, shp)
   check(C.cfx_tensor_from_data(buf, b, nd, 7, out))
   local t = wrap()
-  local dt, dev = core.dtype_code(o.dtype, 2), core.device_code(o.device, 2)
+  local dt, dev = core.dtype_code(o.dtype), core.device_code(o.device)
   if dt ~= 7 or dev ~= -1 then
-    check(C.cfx_tensor_to(t._h, dt, dev, 0, 0, out))
+    check(C.cfx_tensor_to(t.h, dt, dev, 0, 0, out))
     t = wrap()
   end
   return finish(t, o.requires_grad)
@@ -280,12 +283,12 @@ end
 -- at ptr (any FFI pointer or a Lua string).
 function M.from_buffer(ptr, shp, dtype)
   local b, nd = shape_arg(dbuf, shp)
-  local code = core.dtype_code(dtype or 'float32', 2)
+  local code = core.dtype_code(dtype or 'float32')
   if type(ptr) == 'string' then
     local n = C.cfx_dtype_size(code)
     for i = 0, nd - 1 do n = n * tonumber(b[i]) end
     if #ptr ~= n then
-      error(('from_buffer: string holds %d bytes, shape needs %d'):format(#ptr, n), 2)
+      raise(('from_buffer: string holds %d bytes, shape needs %d'):format(#ptr, n))
     end
   end
   check(C.cfx_tensor_from_data(ptr, b, nd, code, out))
@@ -299,7 +302,7 @@ function M.from_blob(ptr, shp, dtype, release, strides)
   local b, nd = shape_arg(dbuf, shp)
   local s = nil
   if strides then s = shape_arg(dbuf2, strides) end
-  check(C.cfx_tensor_from_blob(ptr, b, s, nd, core.dtype_code(dtype or 'float32', 2), release, nil, out))
+  check(C.cfx_tensor_from_blob(ptr, b, s, nd, core.dtype_code(dtype or 'float32'), release, nil, out))
   return wrap()
 end
 
@@ -311,14 +314,14 @@ function M.randn_like(t) return M.randn(t:shape(), { dtype = t:dtype(), device =
 
 local function tensor_array(list, fname)
   if type(list) ~= 'table' or #list == 0 then
-    error(fname .. ': expected a non-empty list of tensors', 3)
+    raise(fname .. ': expected a non-empty list of tensors')
   end
   local arr = ffi.new('cfx_tensor*[?]', #list)
   for i = 1, #list do
     if not is_tensor(list[i]) then
-      error(('%s: element %d is a %s, expected a tensor'):format(fname, i, type(list[i])), 3)
+      raise(('%s: element %d is a %s, expected a tensor'):format(fname, i, type(list[i])))
     end
-    arr[i - 1] = list[i]._h
+    arr[i - 1] = list[i].h
   end
   return arr, #list
 end
@@ -347,7 +350,7 @@ Tensor.sizes = Tensor.shape
 function Tensor:size(d)
   if d == nil then return self:shape() end
   local n = ndim(self)
-  C.cfx_tensor_shape(self._h, dbuf, MAXD)
+  C.cfx_tensor_shape(self.h, dbuf, MAXD)
   return tonumber(dbuf[cdim(d, n)])
 end
 
@@ -434,16 +437,16 @@ function Tensor:to(a, b)
   local dt, dev, nb, cp = -1, C.cfx_tensor_device(h), 0, 0
   local function apply(v)
     if is_tensor(v) then
-      dt, dev = C.cfx_tensor_dtype(v._h), C.cfx_tensor_device(v._h)
+      dt, dev = C.cfx_tensor_dtype(v.h), C.cfx_tensor_device(v.h)
     elseif type(v) == 'table' then
       local o = options(v, { ['?dtype'] = true, ['?device'] = true, non_blocking = false, copy = false }, 'to')
-      if o.dtype then dt = core.dtype_code(o.dtype, 4) end
-      if o.device then dev = core.device_code(o.device, 4) end
+      if o.dtype then dt = core.dtype_code(o.dtype) end
+      if o.device then dev = core.device_code(o.device) end
       nb, cp = o.non_blocking and 1 or 0, o.copy and 1 or 0
     elseif type(v) == 'string' and core.dtype_codes[v] then
       dt = core.dtype_codes[v]
     elseif v ~= nil then
-      dev = core.device_code(v, 4)
+      dev = core.device_code(v)
     end
   end
   apply(a)
@@ -626,7 +629,7 @@ end
 function Tensor:gelu(approximate)
   local a = approximate == 'tanh' and 1 or 0
   if approximate ~= nil and approximate ~= 'tanh' and approximate ~= 'none' then
-    error(("gelu: approximate must be 'none' or 'tanh', got %s"):format(tostring(approximate)), 2)
+    raise(("gelu: approximate must be 'none' or 'tanh', got %s"):format(tostring(approximate)))
   end
   check(C.cfx_tensor_gelu(H(self, 'self'), a, out))
   return wrap()
@@ -658,9 +661,9 @@ function Tensor:transpose(d0, d1)
   return wrap()
 end
 function Tensor:t()
-  if ndim(self) > 2 then error('t() expects a tensor with <= 2 dimensions; use transpose', 2) end
+  if ndim(self) > 2 then raise('t() expects a tensor with <= 2 dimensions; use transpose') end
   if ndim(self) < 2 then return self end
-  check(C.cfx_tensor_transpose(self._h, 0, 1, out))
+  check(C.cfx_tensor_transpose(self.h, 0, 1, out))
   return wrap()
 end
 -- t:narrow(dim, start, length), start 1-based
@@ -668,10 +671,10 @@ function Tensor:narrow(d, start, length)
   local n = ndim(self)
   local size = self:size(d)
   if type(start) ~= 'number' or start < 1 or start > size + 1 then
-    error(('narrow: start %s out of range for a dimension of size %d (1-based)')
-      :format(tostring(start), size), 2)
+    raise(('narrow: start %s out of range for a dimension of size %d (1-based)')
+      :format(tostring(start), size))
   end
-  check(C.cfx_tensor_narrow(self._h, cdim(d, n), start - 1, length, out))
+  check(C.cfx_tensor_narrow(self.h, cdim(d, n), start - 1, length, out))
   return wrap()
 end
 -- t:select(dim, i), i 1-based (negative counts from the end)
@@ -679,10 +682,10 @@ function Tensor:select(d, i)
   local n = ndim(self)
   local size = self:size(d)
   if type(i) ~= 'number' or i % 1 ~= 0 or i == 0 or i > size or i < -size then
-    error(('select: index %s out of range for a dimension of size %d (1-based)')
-      :format(tostring(i), size), 2)
+    raise(('select: index %s out of range for a dimension of size %d (1-based)')
+      :format(tostring(i), size))
   end
-  check(C.cfx_tensor_select(self._h, cdim(d, n), i > 0 and i - 1 or i, out))
+  check(C.cfx_tensor_select(self.h, cdim(d, n), i > 0 and i - 1 or i, out))
   return wrap()
 end
 -- 1-based index tensor -> 0-based int64 handle (kept alive by the returned object)
@@ -776,7 +779,7 @@ function Tensor:cumsum(d)
 end
 
 local function plus_one(t)
-  check(C.cfx_tensor_add_scalar_(t._h, 1))
+  check(C.cfx_tensor_add_scalar_(t.h, 1))
   return t
 end
 -- t:max() -> 0-d tensor; t:max(dim, keepdim) -> values, indices (1-based);
@@ -881,13 +884,13 @@ function Tensor:detach_()
   return self
 end
 
--- Release the storage now instead of at the next collection.
+-- Release the handle (and the storage, unless a view shares it) now instead of at
+-- the next collection.  The tensor is unusable afterwards: ops on it raise an error.
 function Tensor:free()
-  local h = self._h
+  local h = self.h
   if h ~= nil then
-    ffi.gc(h, nil)
+    self.h = nil
     free(h)
-    self._h = nil
   end
 end
 
@@ -910,7 +913,7 @@ end
 
 local PRINT_MAX = 64
 function mt.__tostring(t)
-  if t._h == nil then return 'tensor (freed)' end
+  if t.h == nil then return 'tensor (freed)' end
   local n, dt = t:numel(), t:dtype()
   local isint = not core.float_dtypes[dt] and dt ~= 'bool'
   local head = header(t)
@@ -951,8 +954,8 @@ end
 
 -- ---- operators ---------------------------------------------------------------------------
 local function operand(x)
-  if getmetatable(x) == mt then return x._h end
-  error(('arithmetic on a tensor and a %s'):format(type(x)), 3)
+  if ffi.istype(Box, x) then return x.h end
+  raise(('arithmetic on a tensor and a %s'):format(type(x)))
 end
 function mt.__add(a, b)
   if type(a) == 'number' then check(C.cfx_tensor_add_scalar(operand(b), a, out))
@@ -988,11 +991,11 @@ function mt.__unm(a)
   check(C.cfx_tensor_neg(operand(a), out))
   return wrap()
 end
--- == is torch.equal: same shape and same values.
+-- == is torch.equal: same shape and same values; false against a non-tensor.
 function mt.__eq(a, b)
-  local r = ffi.new('int[1]')
-  check(C.cfx_tensor_equal(operand(a), operand(b), r))
-  return r[0] ~= 0
+  if not (ffi.istype(Box, a) and ffi.istype(Box, b)) then return false end
+  check(C.cfx_tensor_equal(a.h, b.h, intbuf))
+  return intbuf[0] ~= 0
 end
 function mt.__len(t) return ndim(t) == 0 and 0 or t:size(1) end
 
@@ -1003,14 +1006,25 @@ function mt.__index(t, k)
   if type(k) == 'number' then return t:select(1, k) end
   return nil
 end
-mt.__newindex = function(t, k, v)
+function mt.__newindex(t, k, v)
   if type(k) == 'number' then
     local s = t:select(1, k)
     if type(v) == 'number' then s:fill_(v) else s:copy_(v) end
     return
   end
-  error(("cannot set field '%s' on a tensor"):format(tostring(k)), 2)
+  raise(("cannot set field '%s' on a tensor"):format(tostring(k)))
 end
+
+function mt.__gc(t)
+  local h = t.h
+  if h ~= nil then
+    t.h = nil
+    free(h)
+  end
+end
+
+Box = ffi.metatype('cfx_lua_tensor', mt)
+M.Box = Box
 
 -- Names of the methods, for the REPL's completion.
 function M.fields()

@@ -1,0 +1,39 @@
+# Thin wrappers around CMake/CTest.  `make run` and `make test` work on a fresh
+# Debian machine: both install what is missing first (.ci/install-deps, as root).
+BUILD ?= build
+JOBS  ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build test run bench format clean
+
+all: build
+
+deps:
+	@bash .ci/install-deps
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	$(BUILD)/cfx experiments/demo.lua
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 bench/op_overhead.py
+	bash bench/startup.sh
+
+format:
+	clang-format -i core/include/cfx/*.h core/src/*.c core/torch/*.cpp core/torch/*.h core/app/*.c tests/c/*.c
+
+clean:
+	rm -rf $(BUILD)
