@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test run bench format clean
+.PHONY: all deps configure build test run bench sanitize format clean
 
 all: build
 
@@ -31,6 +31,14 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	/usr/bin/python3 bench/op_overhead.py
 	bash bench/startup.sh
+
+# The C tests and Lua specs against an ASan+UBSan build of libcfx (LuaJIT itself is
+# not instrumented, so the runtime is preloaded).
+sanitize: deps
+	cmake -S . -B build-asan -DCFX_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 ctest -L 'c|lua' --output-on-failure
 
 format:
 	clang-format -i core/include/cfx/*.h core/src/*.c core/torch/*.cpp core/torch/*.h core/app/*.c tests/c/*.c
