@@ -12,6 +12,71 @@ typedef enum cfx_errno {
  const char *cfx_version(void);
  int cfx_cpu_count(void);
  int cfx__set_error(int code, const char *msg);
+typedef struct cfx_image {
+ uint8_t *data;
+ int32_t width;
+ int32_t height;
+ int32_t channels;
+} cfx_image;
+enum {
+ CFX_IMAGE_UNKNOWN = 0,
+ CFX_IMAGE_JPEG = 1,
+ CFX_IMAGE_PNG = 2,
+ CFX_IMAGE_GIF = 3,
+ CFX_IMAGE_WEBP = 4,
+ CFX_IMAGE_BMP = 5,
+ CFX_IMAGE_TIFF = 6
+};
+enum {
+ CFX_FILTER_NEAREST = 0,
+ CFX_FILTER_BOX = 1,
+ CFX_FILTER_BILINEAR = 2,
+ CFX_FILTER_HAMMING = 3,
+ CFX_FILTER_BICUBIC = 4,
+ CFX_FILTER_LANCZOS = 5
+};
+enum {
+ CFX_SUBSAMP_444 = 0,
+ CFX_SUBSAMP_422 = 1,
+ CFX_SUBSAMP_420 = 2,
+ CFX_SUBSAMP_GRAY = 3,
+ CFX_SUBSAMP_440 = 4,
+ CFX_SUBSAMP_411 = 5,
+ CFX_SUBSAMP_UNKNOWN = -1
+};
+typedef struct cfx_image_info {
+ int32_t format;
+ int32_t width;
+ int32_t height;
+ int32_t components;
+ int32_t bit_depth;
+ int32_t subsampling;
+ int32_t progressive;
+ int32_t orientation;
+ int32_t quality;
+ int32_t has_alpha;
+ int32_t palette;
+ int32_t cmyk;
+} cfx_image_info;
+typedef struct cfx_decode_opts {
+ int64_t max_pixels;
+ int32_t min_width;
+ int32_t min_height;
+ int32_t apply_orientation;
+ int32_t background;
+} cfx_decode_opts;
+ void cfx_image_release(cfx_image *img);
+ void cfx_free(void *p);
+ int cfx_image_sniff(const uint8_t *buf, int64_t n);
+ const char *cfx_image_format_name(int format);
+ int cfx_image_probe(const uint8_t *buf, int64_t n, cfx_image_info *info);
+ int cfx_image_decode(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts,
+ cfx_image *out);
+ int cfx_image_encode_jpeg(const cfx_image *img, int quality, int subsampling, uint8_t **out,
+ int64_t *n);
+ int cfx_image_encode_png(const cfx_image *img, int level, uint8_t **out, int64_t *n);
+ int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int filter,
+ const double *box, cfx_image *out);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -2,5 +2,6 @@
 #ifndef CFX_H
 #define CFX_H
 #include "cfx/common.h"
+#include "cfx/image.h"
 #include "cfx/tensor.h"
 #endif
