@@ -13,6 +13,7 @@ cfx.version = ffi.string(C.cfx_version())
 cfx.lib_path = core.lib_path
 cfx.Tensor = tensor.Tensor
 cfx.F = require 'cfx.functional'
+cfx.image = require 'cfx.image'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',
