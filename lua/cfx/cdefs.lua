@@ -77,6 +77,81 @@ typedef struct cfx_decode_opts {
  int cfx_image_encode_png(const cfx_image *img, int level, uint8_t **out, int64_t *n);
  int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int filter,
  const double *box, cfx_image *out);
+typedef struct cfx_rng {
+ uint64_t s[4];
+} cfx_rng;
+ void cfx_rng_seed(cfx_rng *rng, uint64_t seed);
+ uint64_t cfx_rng_next(cfx_rng *rng);
+ double cfx_rng_uniform(cfx_rng *rng, double lo, double hi);
+ int64_t cfx_rng_int(cfx_rng *rng, int64_t lo, int64_t hi);
+ uint64_t cfx_augment_seed(uint64_t run_seed, uint64_t epoch, uint64_t index);
+ int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
+ cfx_image *out);
+ int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image *out);
+ int cfx_image_flip(const cfx_image *src, int horizontal, cfx_image *out);
+ int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, double scale,
+ double shear_x, double shear_y, int filter, int32_t fill, cfx_image *out);
+ int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
+ int32_t fill, int resize_back, cfx_image *out);
+ int cfx_image_cutout(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
+ cfx_image *out);
+ int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out);
+ int cfx_image_jpeg_roundtrip(const cfx_image *src, int quality, cfx_image *out);
+ int cfx_image_random_resized_crop(const cfx_image *src, cfx_rng *rng, int32_t size, double scale_min,
+ double scale_max, double ratio_min, double ratio_max, int filter,
+ cfx_image *out);
+typedef struct cfx_augment cfx_augment;
+enum {
+ CFX_AUG_JPEG = 1 << 0,
+ CFX_AUG_RESIZE = 1 << 1,
+ CFX_AUG_CROP = 1 << 2,
+ CFX_AUG_HFLIP = 1 << 3,
+ CFX_AUG_VFLIP = 1 << 4,
+ CFX_AUG_RESIZED_CROP = 1 << 5,
+ CFX_AUG_ROTATE = 1 << 6,
+ CFX_AUG_TRANSLATE = 1 << 7,
+ CFX_AUG_SHEAR = 1 << 8,
+ CFX_AUG_PAD = 1 << 9,
+ CFX_AUG_CUTOUT = 1 << 10,
+ CFX_AUG_ALL = (1 << 11) - 1
+};
+typedef struct cfx_randaugment_opts {
+ int32_t crop;
+ int32_t n_max;
+ uint32_t ops;
+ int32_t jpeg_min;
+ int32_t jpeg_max;
+ double resize_max;
+ double rrc_scale_min;
+ double rrc_scale_max;
+ double rrc_ratio_min;
+ double rrc_ratio_max;
+ double flip_p;
+ double rotate_max;
+ double translate_max;
+ double shear_max;
+ double pad_max;
+ double cutout_p;
+ double cutout_min;
+ double cutout_max;
+} cfx_randaugment_opts;
+ void cfx_randaugment_defaults(cfx_randaugment_opts *o);
+enum {
+ CFX_PERTURB_JPEG = 0,
+ CFX_PERTURB_BLUR = 1,
+ CFX_PERTURB_ROTATE = 2,
+ CFX_PERTURB_RESIZE = 3,
+ CFX_PERTURB_PAD = 4,
+ CFX_PERTURB_SHEAR = 5
+};
+ int cfx_augment_new(cfx_augment **out);
+ void cfx_augment_free(cfx_augment *a);
+ int cfx_augment_add_randaugment(cfx_augment *a, const cfx_randaugment_opts *o);
+ int cfx_augment_add_eval(cfx_augment *a, int32_t resize, int32_t crop, int filter);
+ int cfx_augment_add_perturb(cfx_augment *a, int kind, double level);
+ int cfx_augment_apply(const cfx_augment *a, const cfx_image *src, uint64_t seed, cfx_image *out);
+ int32_t cfx_augment_output_size(const cfx_augment *a);
+ int cfx_image_to_chw(const cfx_image *img, uint8_t *dst, int64_t cap);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -14,6 +14,7 @@ cfx.lib_path = core.lib_path
 cfx.Tensor = tensor.Tensor
 cfx.F = require 'cfx.functional'
 cfx.image = require 'cfx.image'
+cfx.augment = require 'cfx.augment'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

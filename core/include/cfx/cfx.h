@@ -2,6 +2,7 @@
 #ifndef CFX_H
 #define CFX_H
 #include "cfx/common.h"
+#include "cfx/augment.h"
 #include "cfx/image.h"
 #include "cfx/tensor.h"
 #endif
