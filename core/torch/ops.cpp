@@ -10,6 +10,18 @@ using namespace cfx;
 
 namespace {
 
+// libtorch's cat/stack messages name neither shape; add them all.
+template <class F>
+at::Tensor with_shapes(const std::vector<at::Tensor> &v, F &&f) {
+  try {
+    return f();
+  } catch (const c10::Error &e) {
+    std::string shapes;
+    for (size_t i = 0; i < v.size(); i++) shapes += (i ? ", " : "") + describe(v[i]);
+    throw std::invalid_argument(shapes + ": " + e.what_without_backtrace());
+  }
+}
+
 std::vector<at::Tensor> tensor_list(cfx_tensor *const *ts, int n) {
   if (n < 1) throw std::invalid_argument("need at least one tensor, got " + std::to_string(n));
   if (!ts) throw std::invalid_argument("tensor list is NULL");
@@ -121,10 +133,16 @@ int cfx_tensor_flatten(const cfx_tensor *t, int64_t start_dim, int64_t end_dim, 
   return make("flatten", out, {t}, [&] { return T(t).flatten(start_dim, end_dim); });
 }
 int cfx_tensor_cat(cfx_tensor *const *ts, int n, int64_t dim, cfx_tensor **out) {
-  return make("cat", out, {}, [&] { return at::cat(tensor_list(ts, n), dim); });
+  return make("cat", out, {}, [&] {
+    std::vector<at::Tensor> v = tensor_list(ts, n);
+    return with_shapes(v, [&] { return at::cat(v, dim); });
+  });
 }
 int cfx_tensor_stack(cfx_tensor *const *ts, int n, int64_t dim, cfx_tensor **out) {
-  return make("stack", out, {}, [&] { return at::stack(tensor_list(ts, n), dim); });
+  return make("stack", out, {}, [&] {
+    std::vector<at::Tensor> v = tensor_list(ts, n);
+    return with_shapes(v, [&] { return at::stack(v, dim); });
+  });
 }
 int cfx_tensor_chunk(const cfx_tensor *t, int64_t chunks, int64_t dim, cfx_tensor **outs, int cap, int *n) {
   return guard("chunk", {t}, [&] {
@@ -275,13 +293,15 @@ int cfx_tensor_mean(const cfx_tensor *t, const int64_t *d, int n, int keepdim, c
 int cfx_tensor_var(const cfx_tensor *t, const int64_t *d, int n, int64_t correction, int keepdim,
                    cfx_tensor **out) {
   return make("var", out, {t}, [&] {
-    return at::var(T(t), at::OptionalIntArrayRef(reduce_dims(T(t), d, n)), correction, keepdim != 0);
+    return at::var(T(t), at::OptionalIntArrayRef(reduce_dims(T(t), d, n)), c10::optional<int64_t>(correction),
+                   keepdim != 0);
   });
 }
 int cfx_tensor_std(const cfx_tensor *t, const int64_t *d, int n, int64_t correction, int keepdim,
                    cfx_tensor **out) {
   return make("std", out, {t}, [&] {
-    return at::std(T(t), at::OptionalIntArrayRef(reduce_dims(T(t), d, n)), correction, keepdim != 0);
+    return at::std(T(t), at::OptionalIntArrayRef(reduce_dims(T(t), d, n)), c10::optional<int64_t>(correction),
+                   keepdim != 0);
   });
 }
 CFX_UNARY(prod, x.prod())
@@ -474,8 +494,8 @@ int cfx_tensor_pad(const cfx_tensor *x, const int64_t *pads, int npads, int mode
   });
 }
 
-int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, int mode, int align_corners,
-                           int antialias, cfx_tensor **out) {
+int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, const double *scales, int mode,
+                           int align_corners, int antialias, cfx_tensor **out) {
   return make("interpolate", out, {x}, [&] {
     const at::Tensor &X = T(x);
     at::IntArrayRef sz = dims(size, nsize);
@@ -484,19 +504,21 @@ int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, 
       throw std::invalid_argument("interpolate: a " + std::to_string(nsize) + "-entry size needs a " +
                                   std::to_string(nsize + 2) + "-d input (N, C, spatial...)");
     bool ac = align_corners != 0;
+    // With scale factors the kernels sample on the scaled grid, as torch's
+    // interpolate(scale_factor=...) does; otherwise on the size ratio.
+    c10::optional<double> s0, s1;
+    if (scales) s0 = scales[0], s1 = scales[nsize - 1];
     if (antialias && (mode == CFX_INTERP_NEAREST || mode == CFX_INTERP_AREA))
       throw std::invalid_argument("interpolate: antialias applies to bilinear and bicubic only");
     switch (mode) {
     case CFX_INTERP_NEAREST:
-      return nsize == 1 ? at::upsample_nearest1d(X, sz, c10::nullopt) : at::upsample_nearest2d(X, sz, c10::nullopt);
+      return nsize == 1 ? at::upsample_nearest1d(X, sz, s0) : at::upsample_nearest2d(X, sz, s0, s1);
     case CFX_INTERP_BILINEAR:
-      if (nsize == 1) return at::upsample_linear1d(X, sz, ac, c10::nullopt);
-      return antialias ? at::_upsample_bilinear2d_aa(X, sz, ac, c10::nullopt, c10::nullopt)
-                       : at::upsample_bilinear2d(X, sz, ac, c10::nullopt, c10::nullopt);
+      if (nsize == 1) return at::upsample_linear1d(X, sz, ac, s0);
+      return antialias ? at::_upsample_bilinear2d_aa(X, sz, ac, s0, s1) : at::upsample_bilinear2d(X, sz, ac, s0, s1);
     case CFX_INTERP_BICUBIC:
       if (nsize != 2) throw std::invalid_argument("interpolate: bicubic needs a 2-entry size");
-      return antialias ? at::_upsample_bicubic2d_aa(X, sz, ac, c10::nullopt, c10::nullopt)
-                       : at::upsample_bicubic2d(X, sz, ac, c10::nullopt, c10::nullopt);
+      return antialias ? at::_upsample_bicubic2d_aa(X, sz, ac, s0, s1) : at::upsample_bicubic2d(X, sz, ac, s0, s1);
     case CFX_INTERP_AREA:
       return nsize == 1 ? at::adaptive_avg_pool1d(X, sz) : at::adaptive_avg_pool2d(X, sz);
     default:

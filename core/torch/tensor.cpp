@@ -85,11 +85,15 @@ int fail(const char *op, std::initializer_list<const cfx_tensor *> inputs, int c
 // ---- memory accounting ------------------------------------------------------------
 // A CPU allocator that counts live bytes, so Lua's collector can be driven by real
 // memory use (a Lua object sees a tensor as a few bytes).  Each block carries a
-// 64-byte header holding its size, which keeps libtorch's 64-byte alignment.
+// 64-byte header holding its size in front of the data, which keeps libtorch's
+// 64-byte alignment.  The DataPtr's context is the data pointer itself and
+// raw_deleter() is set: oneDNN and other raw users of the allocator require both.
 static std::atomic<int64_t> live_bytes{0}, peak_bytes{0};
 constexpr size_t kHeader = 64;
 
-static void counted_free(void *base) {
+static void counted_free(void *data) {
+  if (!data) return;
+  char *base = static_cast<char *>(data) - kHeader;
   size_t n;
   std::memcpy(&n, base, sizeof n);
   live_bytes.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
@@ -98,15 +102,17 @@ static void counted_free(void *base) {
 
 struct CountingAllocator final : c10::Allocator {
   c10::DataPtr allocate(size_t n) const override {
-    if (n == 0) return {nullptr, nullptr, &c10::free_cpu, at::Device(at::kCPU)};
+    if (n == 0) return {nullptr, nullptr, &counted_free, at::Device(at::kCPU)};
     char *base = static_cast<char *>(c10::alloc_cpu(n + kHeader));
     std::memcpy(base, &n, sizeof n);
     int64_t now = live_bytes.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed) + n;
     int64_t peak = peak_bytes.load(std::memory_order_relaxed);
     while (now > peak && !peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }
-    return {base + kHeader, base, &counted_free, at::Device(at::kCPU)};
+    void *data = base + kHeader;
+    return {data, data, &counted_free, at::Device(at::kCPU)};
   }
+  c10::DeleterFnPtr raw_deleter() const override { return &counted_free; }
 };
 
 static CountingAllocator counting_allocator;

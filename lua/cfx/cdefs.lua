@@ -388,8 +388,8 @@ typedef void (*cfx_release_fn)(void *ctx);
  cfx_tensor **out);
  int cfx_tensor_pad(const cfx_tensor *x, const int64_t *pads, int npads, int mode, double value,
  cfx_tensor **out);
- int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, int mode,
- int align_corners, int antialias, cfx_tensor **out);
+ int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, const double *scales,
+ int mode, int align_corners, int antialias, cfx_tensor **out);
  int cfx_manual_seed(uint64_t seed);
  int cfx_rng_get_state(cfx_tensor **out);
  int cfx_rng_set_state(const cfx_tensor *state);

@@ -10,6 +10,14 @@ local wrap, options, pair, is_tensor = tensor.wrap, tensor.options, tensor.pair,
 local F = {}
 local out = ffi.new('cfx_tensor*[1]')
 local sbuf = ffi.new('int64_t[16]')
+local scalebuf = ffi.new('double[2]')
+
+-- Copy a list of integers into sbuf, refusing more than it holds.
+local function fill_sbuf(list, what, fname)
+  if #list > 16 then raise(('%s: at most 16 entries in %s, got %d'):format(fname, what, #list)) end
+  for i = 1, #list do sbuf[i - 1] = list[i] end
+  return sbuf, #list
+end
 
 local function H(x, what)
   if is_tensor(x) then return x.h end
@@ -84,9 +92,8 @@ end
 -- F.layer_norm(x, normalized_shape [, weight [, bias [, eps=1e-5]]])
 function F.layer_norm(x, shape, w, b, eps)
   if type(shape) == 'number' then shape = { shape } end
-  for i = 1, #shape do sbuf[i - 1] = shape[i] end
-  check(C.cfx_tensor_layer_norm(H(x, 'input'), sbuf, #shape, Hopt(w, 'weight'), Hopt(b, 'bias'),
-    eps or 1e-5, out))
+  local buf, n = fill_sbuf(shape, 'normalized_shape', 'layer_norm')
+  check(C.cfx_tensor_layer_norm(H(x, 'input'), buf, n, Hopt(w, 'weight'), Hopt(b, 'bias'), eps or 1e-5, out))
   return wrap(out[0])
 end
 
@@ -164,8 +171,8 @@ function F.pad(x, pads, opts)
   if not mode then
     raise(("pad: mode must be constant, reflect, replicate or circular, got %s"):format(tostring(o.mode)))
   end
-  for i = 1, #pads do sbuf[i - 1] = pads[i] end
-  check(C.cfx_tensor_pad(H(x, 'input'), sbuf, #pads, mode, o.value, out))
+  local buf, n = fill_sbuf(pads, 'pads', 'pad')
+  check(C.cfx_tensor_pad(H(x, 'input'), buf, n, mode, o.value, out))
   return wrap(out[0])
 end
 
@@ -181,21 +188,22 @@ function F.interpolate(x, opts)
   local shp = x:shape()
   local nsp = #shp - 2
   if nsp < 1 then raise('interpolate: input must be (N, C, spatial...)') end
-  local size = o.size
+  local size, scales = o.size, nil
   if size == nil then
     if o.scale_factor == nil then raise('interpolate: give size or scale_factor') end
-    size = {}
-    for i = 1, nsp do
+    size, scales = {}, scalebuf
+    for i = 1, math.min(nsp, 2) do
       local f = type(o.scale_factor) == 'table' and o.scale_factor[i] or o.scale_factor
       size[i] = math.floor(shp[i + 2] * f)
+      scalebuf[i - 1] = f
     end
   elseif type(size) == 'number' then
     local s = size
     size = {}
     for i = 1, nsp do size[i] = s end
   end
-  for i = 1, #size do sbuf[i - 1] = size[i] end
-  check(C.cfx_tensor_interpolate(H(x, 'input'), sbuf, #size, mode, o.align_corners and 1 or 0,
+  local buf, n = fill_sbuf(size, 'size', 'interpolate')
+  check(C.cfx_tensor_interpolate(H(x, 'input'), buf, n, scales, mode, o.align_corners and 1 or 0,
     o.antialias and 1 or 0, out))
   return wrap(out[0])
 end

@@ -347,16 +347,21 @@ function Tensor:shape()
 end
 Tensor.sizes = Tensor.shape
 
+-- cdim, made non-negative: an index into a shape or strides buffer.
+local function cindex(d, n, what)
+  local i = cdim(d, n, what)
+  return i < 0 and i + n or i
+end
+
 function Tensor:size(d)
   if d == nil then return self:shape() end
-  local n = ndim(self)
-  C.cfx_tensor_shape(self.h, dbuf, MAXD)
-  return tonumber(dbuf[cdim(d, n)])
+  local n = C.cfx_tensor_shape(H(self, 'self'), dbuf, MAXD)
+  return tonumber(dbuf[cindex(d, n)])
 end
 
 function Tensor:stride(d)
   local n = C.cfx_tensor_strides(H(self, 'self'), dbuf, MAXD)
-  if d ~= nil then return tonumber(dbuf[cdim(d, n)]) end
+  if d ~= nil then return tonumber(dbuf[cindex(d, n)]) end
   local s = {}
   for i = 1, n do s[i] = tonumber(dbuf[i - 1]) end
   return s
@@ -614,7 +619,8 @@ function Tensor:clamp_max(hi) return self:clamp(nil, hi) end
 
 -- cfx.where(cond, a, b); t:where(cond, other) as PyTorch (t where cond, else other)
 function M.where(cond, a, b)
-  local like = is_tensor(a) and a or b
+  local like = is_tensor(a) and a or is_tensor(b) and b or M.empty({}, { device = core.device_name(
+    C.cfx_tensor_device(H(cond, 'condition'))) })
   check(C.cfx_tensor_where(H(cond, 'condition'), H(tensor_of(a, like), 'input'),
     H(tensor_of(b, like), 'other'), out))
   return wrap()
@@ -651,6 +657,7 @@ function Tensor:reshape_as(other) return self:reshape(other:shape()) end
 function Tensor:permute(...)
   local src = type(...) == 'table' and ... or { ... }
   local n = ndim(self)
+  if #src > MAXD then raise(('permute: at most %d dimensions, got %d'):format(MAXD, #src)) end
   for i = 1, #src do dbuf[i - 1] = cdim(src[i], n) end
   check(C.cfx_tensor_permute(H(self, 'self'), dbuf, #src, out))
   return wrap()
@@ -778,9 +785,10 @@ function Tensor:cumsum(d)
   return wrap()
 end
 
+-- 0-based indices -> 1-based, out of place: autograd may have saved t (max, sort...).
 local function plus_one(t)
-  check(C.cfx_tensor_add_scalar_(t.h, 1))
-  return t
+  check(C.cfx_tensor_add_scalar(t.h, 1, out))
+  return wrap()
 end
 -- t:max() -> 0-d tensor; t:max(dim, keepdim) -> values, indices (1-based);
 -- t:max(other) -> elementwise maximum
@@ -796,8 +804,8 @@ for _, name in ipairs { 'max', 'min' } do
       return elementwise(self, d)
     end
     check(fdim(h, cdim(d, ndim(self)), keepdim and 1 or 0, out, out2))
-    local v = wrap()
-    return v, plus_one(wrap(out2[0]))
+    local v, i = wrap(), wrap(out2[0])
+    return v, plus_one(i)
   end
 end
 for _, name in ipairs { 'argmax', 'argmin' } do
@@ -813,15 +821,15 @@ end
 function Tensor:topk(k, d, largest, sorted)
   check(C.cfx_tensor_topk(H(self, 'self'), k, cdim(d or -1, ndim(self)), largest == false and 0 or 1,
     sorted == false and 0 or 1, out, out2))
-  local v = wrap()
-  return v, plus_one(wrap(out2[0]))
+  local v, i = wrap(), wrap(out2[0])
+  return v, plus_one(i)
 end
 -- t:sort(dim=-1, descending=false, stable=false) -> values, indices (1-based)
 function Tensor:sort(d, descending, stable)
   check(C.cfx_tensor_sort(H(self, 'self'), cdim(d or -1, ndim(self)), descending and 1 or 0,
     stable and 1 or 0, out, out2))
-  local v = wrap()
-  return v, plus_one(wrap(out2[0]))
+  local v, i = wrap(), wrap(out2[0])
+  return v, plus_one(i)
 end
 function Tensor:argsort(d, descending)
   local _, i = self:sort(d, descending, true)

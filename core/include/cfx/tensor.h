@@ -334,9 +334,11 @@ CFX_API int cfx_tensor_mse_loss(const cfx_tensor *x, const cfx_tensor *target, i
 /* pads as torch.nn.functional.pad: (last_lo, last_hi, prev_lo, prev_hi, ...). */
 CFX_API int cfx_tensor_pad(const cfx_tensor *x, const int64_t *pads, int npads, int mode, double value,
                            cfx_tensor **out);
-/* Resize the spatial dims (1 or 2 of them) to size[nsize]; mode is CFX_INTERP_*. */
-CFX_API int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, int mode,
-                                   int align_corners, int antialias, cfx_tensor **out);
+/* Resize the spatial dims (1 or 2 of them) to size[nsize]; mode is CFX_INTERP_*.
+ * scales (nsize doubles, may be NULL): the scale factors that gave size, which set
+ * the sampling grid as in torch's interpolate(scale_factor=...). */
+CFX_API int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, const double *scales,
+                                   int mode, int align_corners, int antialias, cfx_tensor **out);
 
 /* ---- random numbers --------------------------------------------------------------- */
 /* Seeds the CPU generator and every CUDA generator. */
