@@ -389,25 +389,37 @@ static void dir_of(char *dst, size_t n, const char *path) {
  * directory of the built libcfx), else the install paths.  If the preferred location
  * does not exist and the other does, the other is used, so a copied or half-installed
  * binary still finds a library.  CFX_LUA_PATH and CFX_LIB override. */
+/* An install path relative to the executable's directory (CMake passes them relative,
+ * so that `cmake --install --prefix ANY` works), made absolute. */
+static void install_path(char *dst, size_t n, const char *exe_dir, const char *rel) {
+  if (rel[0] == '/' || rel[0] == '\0')
+    copy_str(dst, n, rel);
+  else
+    snprintf(dst, n, "%s/%s", exe_dir, rel);
+}
+
 static void resolve_paths(struct paths *p) {
   const char *env;
   int in_build = 0;
+  char exe_dir[PATH_MAX] = ".", lua_install[PATH_MAX], lib_install[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", p->exe, sizeof p->exe - 1);
   p->exe[n > 0 ? n : 0] = '\0';
+  if (n > 0) dir_of(exe_dir, sizeof exe_dir, p->exe);
   if (n > 0 && CFX_LIB_BUILD_PATH[0] != '\0') {
-    char exe_dir[PATH_MAX], lib_dir[PATH_MAX], real_lib_dir[PATH_MAX];
-    dir_of(exe_dir, sizeof exe_dir, p->exe);
+    char lib_dir[PATH_MAX], real_lib_dir[PATH_MAX];
     dir_of(lib_dir, sizeof lib_dir, CFX_LIB_BUILD_PATH);
     in_build = realpath(lib_dir, real_lib_dir) != NULL && strcmp(real_lib_dir, exe_dir) == 0;
   }
+  install_path(lua_install, sizeof lua_install, exe_dir, CFX_LUA_INSTALL_DIR);
+  install_path(lib_install, sizeof lib_install, exe_dir, CFX_LIB_INSTALL_PATH);
   {
-    const char *first = in_build ? CFX_LUA_BUILD_DIR : CFX_LUA_INSTALL_DIR;
-    const char *second = in_build ? CFX_LUA_INSTALL_DIR : CFX_LUA_BUILD_DIR;
+    const char *first = in_build ? CFX_LUA_BUILD_DIR : lua_install;
+    const char *second = in_build ? lua_install : CFX_LUA_BUILD_DIR;
     copy_str(p->lua_dir, sizeof p->lua_dir, is_dir(first) || !is_dir(second) ? first : second);
   }
   {
-    const char *first = in_build ? CFX_LIB_BUILD_PATH : CFX_LIB_INSTALL_PATH;
-    const char *second = in_build ? CFX_LIB_INSTALL_PATH : CFX_LIB_BUILD_PATH;
+    const char *first = in_build ? CFX_LIB_BUILD_PATH : lib_install;
+    const char *second = in_build ? lib_install : CFX_LIB_BUILD_PATH;
     copy_str(p->lib, sizeof p->lib, is_file(first) || !is_file(second) ? first : second);
   }
   if ((env = getenv("CFX_LUA_PATH")) != NULL && env[0] != '\0') copy_str(p->lua_dir, sizeof p->lua_dir, env);
