@@ -1,34 +1,26 @@
 /* augment.c: augmentation ops and pipelines (see cfx/augment.h). */
 #define _GNU_SOURCE /* M_PI */
 #include "cfx/augment.h"
+#include "internal.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return cfx__set_error(code, msg);
-}
 
 static int check_src(const cfx_image *img, const char *what) {
   if (!img || !img->data || img->channels != 3 || img->width <= 0 || img->height <= 0)
-    return fail(CFX_EINVAL, "%s: expected an RGB image, got %s", what, img && img->data ? "a bad image" : "NULL");
+    return cfx__fail(CFX_EINVAL, "%s: expected an RGB image, got %s", what, img && img->data ? "a bad image" : "NULL");
   return 0;
 }
 
 static int new_image(cfx_image *img, int64_t w, int64_t h) {
   memset(img, 0, sizeof *img);
   if (w <= 0 || h <= 0 || w * h > CFX_IMAGE_DEFAULT_MAX_PIXELS)
-    return fail(CFX_ERANGE, "image size %lldx%lld is out of range", (long long)w, (long long)h);
+    return cfx__fail(CFX_ERANGE, "image size %lldx%lld is out of range", (long long)w, (long long)h);
   img->data = malloc((size_t)(w * h * 3));
-  if (!img->data) return fail(CFX_ENOMEM, "out of memory for a %lldx%lld image", (long long)w, (long long)h);
+  if (!img->data) return cfx__fail(CFX_ENOMEM, "out of memory for a %lldx%lld image", (long long)w, (long long)h);
   img->width = (int32_t)w, img->height = (int32_t)h, img->channels = 3;
   return 0;
 }
@@ -181,8 +173,8 @@ int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, d
   int rc = check_src(src, "affine");
   if (rc) return rc;
   if (filter != CFX_FILTER_NEAREST && filter != CFX_FILTER_BILINEAR && filter != CFX_FILTER_BICUBIC)
-    return fail(CFX_EINVAL, "affine: filter must be nearest, bilinear or bicubic, got %d", filter);
-  if (!(scale > 0)) return fail(CFX_ERANGE, "affine: scale must be > 0, got %g", scale);
+    return cfx__fail(CFX_EINVAL, "affine: filter must be nearest, bilinear or bicubic, got %d", filter);
+  if (!(scale > 0)) return cfx__fail(CFX_ERANGE, "affine: scale must be > 0, got %g", scale);
   if ((rc = new_image(out, src->width, src->height))) return rc;
   /* The inverse matrix of torchvision's _get_inverse_affine_matrix (PIL path). */
   double rot = angle * M_PI / 180, sx = shear_x * M_PI / 180, sy = shear_y * M_PI / 180;
@@ -209,7 +201,7 @@ int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32_t right
   int rc = check_src(src, "pad");
   if (rc) return rc;
   if (left < 0 || top < 0 || right < 0 || bottom < 0)
-    return fail(CFX_ERANGE, "pad: negative padding (%d, %d, %d, %d)", left, top, right, bottom);
+    return cfx__fail(CFX_ERANGE, "pad: negative padding (%d, %d, %d, %d)", left, top, right, bottom);
   cfx_image padded;
   rc = cfx_image_crop(src, -left, -top, src->width + left + right, src->height + top + bottom, fill, &padded);
   if (rc || !resize_back) {
@@ -245,7 +237,7 @@ static inline int reflect(int i, int n) {
 int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out) {
   int rc = check_src(src, "gaussian_blur");
   if (rc) return rc;
-  if (!(sigma >= 0) || sigma > 1000) return fail(CFX_ERANGE, "gaussian_blur: sigma must be in [0, 1000], got %g", sigma);
+  if (!(sigma >= 0) || sigma > 1000) return cfx__fail(CFX_ERANGE, "gaussian_blur: sigma must be in [0, 1000], got %g", sigma);
   if ((rc = new_image(out, src->width, src->height))) return rc;
   int w = src->width, h = src->height;
   if (sigma == 0) {
@@ -257,7 +249,7 @@ int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out) 
   float *tmp = malloc(sizeof(float) * (size_t)w * h * 3);
   if (!k || !tmp) {
     free(k), free(tmp), cfx_image_release(out);
-    return fail(CFX_ENOMEM, "gaussian_blur: out of memory");
+    return cfx__fail(CFX_ENOMEM, "gaussian_blur: out of memory");
   }
   double sum = 0;
   for (int i = -radius; i <= radius; i++) sum += k[i + radius] = exp(-0.5 * i * i / (sigma * sigma));
@@ -298,7 +290,7 @@ int cfx_image_random_resized_crop(const cfx_image *src, cfx_rng *rng, int32_t si
   int rc = check_src(src, "random_resized_crop");
   if (rc) return rc;
   if (!(scale_min > 0 && scale_min <= scale_max && ratio_min > 0 && ratio_min <= ratio_max))
-    return fail(CFX_ERANGE, "random_resized_crop: bad scale (%g, %g) or ratio (%g, %g)", scale_min, scale_max,
+    return cfx__fail(CFX_ERANGE, "random_resized_crop: bad scale (%g, %g) or ratio (%g, %g)", scale_min, scale_max,
                 ratio_min, ratio_max);
   int W = src->width, H = src->height;
   double area = (double)W * H, lr0 = log(ratio_min), lr1 = log(ratio_max);
@@ -351,9 +343,9 @@ void cfx_randaugment_defaults(cfx_randaugment_opts *o) {
 }
 
 int cfx_augment_new(cfx_augment **out) {
-  if (!out) return fail(CFX_EINVAL, "augment_new: out is NULL");
+  if (!out) return cfx__fail(CFX_EINVAL, "augment_new: out is NULL");
   *out = calloc(1, sizeof **out);
-  return *out ? 0 : fail(CFX_ENOMEM, "out of memory");
+  return *out ? 0 : cfx__fail(CFX_ENOMEM, "out of memory");
 }
 
 void cfx_augment_free(cfx_augment *a) { free(a); }
@@ -367,43 +359,43 @@ static stage *push(cfx_augment *a, int kind) {
 }
 
 int cfx_augment_add_randaugment(cfx_augment *a, const cfx_randaugment_opts *o) {
-  if (!a || !o) return fail(CFX_EINVAL, "add_randaugment: NULL argument");
-  if (o->crop < 1 || o->n_max < 0 || o->n_max > 16) return fail(CFX_ERANGE, "randaugment: crop %d or n_max %d out of range", o->crop, o->n_max);
+  if (!a || !o) return cfx__fail(CFX_EINVAL, "add_randaugment: NULL argument");
+  if (o->crop < 1 || o->n_max < 0 || o->n_max > 16) return cfx__fail(CFX_ERANGE, "randaugment: crop %d or n_max %d out of range", o->crop, o->n_max);
   if (o->jpeg_min < 1 || o->jpeg_max > 100 || o->jpeg_min > o->jpeg_max)
-    return fail(CFX_ERANGE, "randaugment: JPEG quality range %d..%d is not within 1..100", o->jpeg_min, o->jpeg_max);
+    return cfx__fail(CFX_ERANGE, "randaugment: JPEG quality range %d..%d is not within 1..100", o->jpeg_min, o->jpeg_max);
   if (!(o->resize_max * o->crop >= o->crop + 1))
-    return fail(CFX_ERANGE, "randaugment: resize_max %g gives no size above crop %d", o->resize_max, o->crop);
+    return cfx__fail(CFX_ERANGE, "randaugment: resize_max %g gives no size above crop %d", o->resize_max, o->crop);
   if (!(o->rrc_scale_min > 0 && o->rrc_scale_min <= o->rrc_scale_max && o->rrc_scale_max <= 1 &&
         o->rrc_ratio_min > 0 && o->rrc_ratio_min <= o->rrc_ratio_max))
-    return fail(CFX_ERANGE, "randaugment: bad resized-crop scale or ratio range");
+    return cfx__fail(CFX_ERANGE, "randaugment: bad resized-crop scale or ratio range");
   if (!(o->cutout_min >= 0 && o->cutout_min <= o->cutout_max && o->cutout_max < 1 && o->pad_max >= 0 &&
         o->translate_max >= 0 && o->translate_max < 1))
-    return fail(CFX_ERANGE, "randaugment: bad cutout, padding or translation range");
+    return cfx__fail(CFX_ERANGE, "randaugment: bad cutout, padding or translation range");
   stage *s = push(a, STAGE_RANDAUGMENT);
-  if (!s) return fail(CFX_ERANGE, "augment: at most %d stages", MAX_STAGES);
+  if (!s) return cfx__fail(CFX_ERANGE, "augment: at most %d stages", MAX_STAGES);
   s->ra = *o;
   return 0;
 }
 
 int cfx_augment_add_eval(cfx_augment *a, int32_t resize, int32_t crop, int filter) {
-  if (resize < 0 || crop < 0) return fail(CFX_ERANGE, "eval: resize %d and crop %d must be >= 0", resize, crop);
-  if (filter < CFX_FILTER_NEAREST || filter > CFX_FILTER_LANCZOS) return fail(CFX_EINVAL, "eval: unknown filter %d", filter);
+  if (resize < 0 || crop < 0) return cfx__fail(CFX_ERANGE, "eval: resize %d and crop %d must be >= 0", resize, crop);
+  if (filter < CFX_FILTER_NEAREST || filter > CFX_FILTER_LANCZOS) return cfx__fail(CFX_EINVAL, "eval: unknown filter %d", filter);
   stage *s = push(a, STAGE_EVAL);
-  if (!s) return fail(CFX_ERANGE, "augment: at most %d stages", MAX_STAGES);
+  if (!s) return cfx__fail(CFX_ERANGE, "augment: at most %d stages", MAX_STAGES);
   s->resize = resize, s->crop = crop, s->filter = filter;
   return 0;
 }
 
 int cfx_augment_add_perturb(cfx_augment *a, int kind, double level) {
-  if (kind < CFX_PERTURB_JPEG || kind > CFX_PERTURB_SHEAR) return fail(CFX_EINVAL, "perturb: unknown kind %d", kind);
+  if (kind < CFX_PERTURB_JPEG || kind > CFX_PERTURB_SHEAR) return cfx__fail(CFX_EINVAL, "perturb: unknown kind %d", kind);
   if (kind == CFX_PERTURB_JPEG && (level < 1 || level > 100))
-    return fail(CFX_ERANGE, "perturb jpeg: quality must be 1..100, got %g", level);
+    return cfx__fail(CFX_ERANGE, "perturb jpeg: quality must be 1..100, got %g", level);
   if ((kind == CFX_PERTURB_RESIZE || kind == CFX_PERTURB_PAD) && !(level >= 0 && level < 1))
-    return fail(CFX_ERANGE, "perturb: fraction must be in [0, 1), got %g", level);
+    return cfx__fail(CFX_ERANGE, "perturb: fraction must be in [0, 1), got %g", level);
   if (kind == CFX_PERTURB_BLUR && !(level >= 0 && level <= 100))
-    return fail(CFX_ERANGE, "perturb blur: sigma must be in [0, 100], got %g", level);
+    return cfx__fail(CFX_ERANGE, "perturb blur: sigma must be in [0, 100], got %g", level);
   stage *s = push(a, STAGE_PERTURB);
-  if (!s) return fail(CFX_ERANGE, "augment: at most %d stages", MAX_STAGES);
+  if (!s) return cfx__fail(CFX_ERANGE, "augment: at most %d stages", MAX_STAGES);
   s->perturb = kind, s->level = level;
   return 0;
 }
@@ -573,7 +565,7 @@ static int run_perturb(cfx_image *img, cfx_rng *rng, int kind, double level) {
 }
 
 int cfx_augment_apply(const cfx_augment *a, const cfx_image *src, uint64_t seed, cfx_image *out) {
-  if (!a || !out) return fail(CFX_EINVAL, "augment_apply: NULL argument");
+  if (!a || !out) return cfx__fail(CFX_EINVAL, "augment_apply: NULL argument");
   memset(out, 0, sizeof *out);
   int rc = check_src(src, "augment_apply");
   if (rc || (rc = new_image(out, src->width, src->height))) return rc;
@@ -606,7 +598,7 @@ int cfx_image_to_chw(const cfx_image *img, uint8_t *dst, int64_t cap) {
   if (rc) return rc;
   size_t plane = (size_t)img->width * img->height;
   if (!dst || cap < (int64_t)(plane * 3))
-    return fail(CFX_ERANGE, "to_chw: destination holds %lld bytes, image needs %zu", (long long)cap, plane * 3);
+    return cfx__fail(CFX_ERANGE, "to_chw: destination holds %lld bytes, image needs %zu", (long long)cap, plane * 3);
   for (size_t i = 0; i < plane; i++) {
     dst[i] = img->data[3 * i];
     dst[plane + i] = img->data[3 * i + 1];

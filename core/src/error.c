@@ -1,6 +1,10 @@
 /* Per-thread last-error message, the error-code table, and small runtime queries. */
 #define _GNU_SOURCE
 #include "cfx/common.h"
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 #include <sched.h>
 #include <unistd.h>
@@ -30,6 +34,14 @@ int cfx__set_error(int code, const char *msg) {
   if (n >= CFX__ERRMSG_CAP) n = CFX__ERRMSG_CAP - 1;
   if (n) memcpy(last_error, msg, n);
   last_error[n] = '\0';
+  return code;
+}
+
+int cfx__fail(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, CFX__ERRMSG_CAP, fmt, ap);
+  va_end(ap);
   return code;
 }
 

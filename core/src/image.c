@@ -4,12 +4,12 @@
  * that results can be checked against PIL pixel for pixel. */
 #define _GNU_SOURCE /* M_PI */
 #include "cfx/image.h"
+#include "internal.h"
 
 #include <limits.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +17,6 @@
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-__attribute__((format(printf, 2, 3))) static int fail(int code, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return cfx__set_error(code, msg);
-}
 
 void cfx_free(void *p) { free(p); }
 
@@ -40,19 +32,19 @@ static int alloc_image(cfx_image *img, int64_t w, int64_t h) {
   img->width = img->height = 0;
   img->channels = 3;
   if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX)
-    return fail(CFX_ERANGE, "image size %lldx%lld is out of range", (long long)w, (long long)h);
+    return cfx__fail(CFX_ERANGE, "image size %lldx%lld is out of range", (long long)w, (long long)h);
   img->data = malloc((size_t)(w * h * 3));
-  if (!img->data) return fail(CFX_ENOMEM, "out of memory for a %lldx%lld image", (long long)w, (long long)h);
+  if (!img->data) return cfx__fail(CFX_ENOMEM, "out of memory for a %lldx%lld image", (long long)w, (long long)h);
   img->width = (int32_t)w;
   img->height = (int32_t)h;
   return 0;
 }
 
 static int check_image(const cfx_image *img, const char *what) {
-  if (!img || !img->data) return fail(CFX_EINVAL, "%s: image is NULL or empty", what);
-  if (img->channels != 3) return fail(CFX_EINVAL, "%s: expected 3 channels, got %d", what, img->channels);
+  if (!img || !img->data) return cfx__fail(CFX_EINVAL, "%s: image is NULL or empty", what);
+  if (img->channels != 3) return cfx__fail(CFX_EINVAL, "%s: expected 3 channels, got %d", what, img->channels);
   if (img->width <= 0 || img->height <= 0)
-    return fail(CFX_EINVAL, "%s: bad image size %dx%d", what, img->width, img->height);
+    return cfx__fail(CFX_EINVAL, "%s: bad image size %dx%d", what, img->width, img->height);
   return 0;
 }
 
@@ -142,7 +134,7 @@ static int estimate_quality(const int *q) {
 static int jpeg_walk(const uint8_t *buf, size_t n, cfx_image_info *info) {
   size_t pos = 2;
   while (pos + 4 <= n) {
-    if (buf[pos] != 0xFF) return fail(CFX_EFORMAT, "corrupt JPEG: expected a marker at byte %zu", pos);
+    if (buf[pos] != 0xFF) return cfx__fail(CFX_EFORMAT, "corrupt JPEG: expected a marker at byte %zu", pos);
     uint8_t m = buf[pos + 1];
     if (m == 0xFF) { /* fill byte */
       pos++;
@@ -155,7 +147,7 @@ static int jpeg_walk(const uint8_t *buf, size_t n, cfx_image_info *info) {
     if (m == 0xD9 || m == 0xDA) return 0; /* end of image / start of scan: headers done */
     size_t len = be16(buf + pos + 2);
     if (len < 2 || len > n - pos - 2)
-      return fail(CFX_EFORMAT, "truncated JPEG: marker 0x%02X at byte %zu claims %zu bytes, %zu remain", m, pos,
+      return cfx__fail(CFX_EFORMAT, "truncated JPEG: marker 0x%02X at byte %zu claims %zu bytes, %zu remain", m, pos,
                   len, n - pos - 2);
     const uint8_t *seg = buf + pos + 4;
     size_t slen = len - 2;
@@ -166,7 +158,7 @@ static int jpeg_walk(const uint8_t *buf, size_t n, cfx_image_info *info) {
       while (p < slen) {
         int prec = seg[p] >> 4, id = seg[p] & 15;
         size_t tl = prec ? 128 : 64;
-        if (tl > slen - p - 1) return fail(CFX_EFORMAT, "corrupt JPEG: quantization table runs past its segment");
+        if (tl > slen - p - 1) return cfx__fail(CFX_EFORMAT, "corrupt JPEG: quantization table runs past its segment");
         if (id == 0) {
           int q[64];
           for (int i = 0; i < 64; i++)
@@ -198,10 +190,10 @@ static int probe_jpeg(const uint8_t *buf, int64_t n, cfx_image_info *info) {
   int rc = jpeg_walk(buf, (size_t)n, info);
   if (rc) return rc;
   tjhandle tj = tjInitDecompress();
-  if (!tj) return fail(CFX_ENOMEM, "cannot create a TurboJPEG decompressor");
+  if (!tj) return cfx__fail(CFX_ENOMEM, "cannot create a TurboJPEG decompressor");
   int w, h, ss, cs;
   if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &ss, &cs) != 0) {
-    rc = fail(CFX_EFORMAT, "bad JPEG header: %s", tjGetErrorStr2(tj));
+    rc = cfx__fail(CFX_EFORMAT, "bad JPEG header: %s", tjGetErrorStr2(tj));
     tjDestroy(tj);
     return rc;
   }
@@ -247,17 +239,17 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
                    cfx_image *out) {
   struct png_src src = {buf, (size_t)n, 0, ""};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
-  if (!png) return fail(CFX_ENOMEM, "cannot create a PNG reader");
+  if (!png) return cfx__fail(CFX_ENOMEM, "cannot create a PNG reader");
   png_infop pinfo = png_create_info_struct(png);
   uint8_t *volatile rgba = NULL;
   png_bytep *volatile rows = NULL;
   volatile int rc = 0;
   if (!pinfo) {
     png_destroy_read_struct(&png, NULL, NULL);
-    return fail(CFX_ENOMEM, "cannot create a PNG info struct");
+    return cfx__fail(CFX_ENOMEM, "cannot create a PNG info struct");
   }
   if (setjmp(png_jmpbuf(png))) {
-    rc = fail(CFX_EFORMAT, "corrupt PNG: %s", src.err[0] ? src.err : "libpng error");
+    rc = cfx__fail(CFX_EFORMAT, "corrupt PNG: %s", src.err[0] ? src.err : "libpng error");
     goto done;
   }
   png_set_read_fn(png, &src, png_read_mem);
@@ -290,7 +282,7 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
 
   int64_t cap = opts && opts->max_pixels > 0 ? opts->max_pixels : CFX_IMAGE_DEFAULT_MAX_PIXELS;
   if ((int64_t)w * (int64_t)h > cap) {
-    rc = fail(CFX_ERANGE, "PNG of %ux%u pixels exceeds the cap of %lld pixels", (unsigned)w, (unsigned)h,
+    rc = cfx__fail(CFX_ERANGE, "PNG of %ux%u pixels exceeds the cap of %lld pixels", (unsigned)w, (unsigned)h,
               (long long)cap);
     goto done;
   }
@@ -313,13 +305,13 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
   size_t rowbytes = png_get_rowbytes(png, pinfo);
   size_t ch = composite ? 4 : 3;
   if (rowbytes != (size_t)w * ch) {
-    rc = fail(CFX_EINTERNAL, "PNG transform gave %zu bytes per row, expected %zu", rowbytes, (size_t)w * ch);
+    rc = cfx__fail(CFX_EINTERNAL, "PNG transform gave %zu bytes per row, expected %zu", rowbytes, (size_t)w * ch);
     goto done;
   }
   if (composite) {
     rgba = malloc((size_t)w * h * 4);
     if (!rgba) {
-      rc = fail(CFX_ENOMEM, "out of memory for a %ux%u PNG", (unsigned)w, (unsigned)h);
+      rc = cfx__fail(CFX_ENOMEM, "out of memory for a %ux%u PNG", (unsigned)w, (unsigned)h);
       goto done;
     }
   } else {
@@ -328,7 +320,7 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
   }
   rows = malloc(sizeof(png_bytep) * h);
   if (!rows) {
-    rc = fail(CFX_ENOMEM, "out of memory for PNG row pointers");
+    rc = cfx__fail(CFX_ENOMEM, "out of memory for PNG row pointers");
     goto done;
   }
   uint8_t *base = composite ? rgba : out->data;
@@ -356,16 +348,16 @@ done:
 
 static int unsupported(int fmt, int64_t n) {
   if (fmt == CFX_IMAGE_UNKNOWN)
-    return fail(CFX_EFORMAT, "not an image cfx can read: %lld bytes that are neither JPEG nor PNG", (long long)n);
-  return fail(CFX_EFORMAT, "%s images are not supported (only JPEG and PNG)", cfx_image_format_name(fmt));
+    return cfx__fail(CFX_EFORMAT, "not an image cfx can read: %lld bytes that are neither JPEG nor PNG", (long long)n);
+  return cfx__fail(CFX_EFORMAT, "%s images are not supported (only JPEG and PNG)", cfx_image_format_name(fmt));
 }
 
 int cfx_image_probe(const uint8_t *buf, int64_t n, cfx_image_info *info) {
-  if (!info) return fail(CFX_EINVAL, "probe: info is NULL");
+  if (!info) return cfx__fail(CFX_EINVAL, "probe: info is NULL");
   memset(info, 0, sizeof *info);
   info->subsampling = CFX_SUBSAMP_UNKNOWN;
   info->quality = -1;
-  if (!buf || n <= 0) return fail(CFX_EFORMAT, "empty input (0 bytes)");
+  if (!buf || n <= 0) return cfx__fail(CFX_EFORMAT, "empty input (0 bytes)");
   int fmt = cfx_image_sniff(buf, n);
   info->format = fmt;
   if (fmt == CFX_IMAGE_JPEG) return probe_jpeg(buf, n, info);
@@ -386,7 +378,7 @@ static int decode_jpeg(const uint8_t *buf, int64_t n, const cfx_decode_opts *opt
   if (rc) return rc;
   int64_t cap = opts && opts->max_pixels > 0 ? opts->max_pixels : CFX_IMAGE_DEFAULT_MAX_PIXELS;
   if ((int64_t)info.width * info.height > cap)
-    return fail(CFX_ERANGE, "JPEG of %dx%d pixels exceeds the cap of %lld pixels", info.width, info.height,
+    return cfx__fail(CFX_ERANGE, "JPEG of %dx%d pixels exceeds the cap of %lld pixels", info.width, info.height,
                 (long long)cap);
   /* Scaled decode: the smallest of 1/8, 1/4, 1/2, 1 that keeps both sides at or
    * above the caller's minimum (these scales have SIMD IDCTs in libjpeg-turbo). */
@@ -403,15 +395,15 @@ static int decode_jpeg(const uint8_t *buf, int64_t n, const cfx_decode_opts *opt
   tjscalingfactor sf = {1, denom};
   int w = TJSCALED(info.width, sf), h = TJSCALED(info.height, sf);
   tjhandle tj = tjInitDecompress();
-  if (!tj) return fail(CFX_ENOMEM, "cannot create a TurboJPEG decompressor");
+  if (!tj) return cfx__fail(CFX_ENOMEM, "cannot create a TurboJPEG decompressor");
   if (info.cmyk) {
     uint8_t *cmyk = malloc((size_t)w * h * 4);
     if (!cmyk) {
       tjDestroy(tj);
-      return fail(CFX_ENOMEM, "out of memory for a %dx%d CMYK JPEG", w, h);
+      return cfx__fail(CFX_ENOMEM, "out of memory for a %dx%d CMYK JPEG", w, h);
     }
     if (tjDecompress2(tj, buf, (unsigned long)n, cmyk, w, 0, h, TJPF_CMYK, 0) != 0) {
-      rc = fail(CFX_EFORMAT, "corrupt JPEG: %s", tjGetErrorStr2(tj));
+      rc = cfx__fail(CFX_EFORMAT, "corrupt JPEG: %s", tjGetErrorStr2(tj));
     } else if ((rc = alloc_image(out, w, h)) == 0) {
       /* libjpeg returns Adobe CMYK as stored (inverted); PIL reads it as "CMYK;I". */
       for (size_t i = 0; i < (size_t)w * h; i++) {
@@ -435,7 +427,7 @@ static int decode_jpeg(const uint8_t *buf, int64_t n, const cfx_decode_opts *opt
   if (tjDecompress2(tj, buf, (unsigned long)n, out->data, w, 0, h, TJPF_RGB, 0) != 0) {
     /* Warnings (a truncated or corrupt stream) count as errors: the pixels would be
      * partly made up. */
-    rc = fail(CFX_EFORMAT, "%s JPEG: %s",
+    rc = cfx__fail(CFX_EFORMAT, "%s JPEG: %s",
               tjGetErrorCode(tj) == TJERR_WARNING ? "truncated or corrupt" : "corrupt", tjGetErrorStr2(tj));
     cfx_image_release(out);
   }
@@ -450,7 +442,7 @@ static int apply_orientation(cfx_image *img, int o) {
   int swap = o >= 5;
   int ow = swap ? h : w, oh = swap ? w : h;
   uint8_t *dst = malloc((size_t)w * h * 3);
-  if (!dst) return fail(CFX_ENOMEM, "out of memory applying the EXIF orientation");
+  if (!dst) return cfx__fail(CFX_ENOMEM, "out of memory applying the EXIF orientation");
   for (int y = 0; y < oh; y++) {
     for (int x = 0; x < ow; x++) {
       int sx, sy;
@@ -474,9 +466,9 @@ static int apply_orientation(cfx_image *img, int o) {
 }
 
 int cfx_image_decode(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, cfx_image *out) {
-  if (!out) return fail(CFX_EINVAL, "decode: out is NULL");
+  if (!out) return cfx__fail(CFX_EINVAL, "decode: out is NULL");
   memset(out, 0, sizeof *out);
-  if (!buf || n <= 0) return fail(CFX_EFORMAT, "empty input (0 bytes)");
+  if (!buf || n <= 0) return cfx__fail(CFX_EFORMAT, "empty input (0 bytes)");
   int fmt = cfx_image_sniff(buf, n);
   int rc;
   cfx_image_info info;
@@ -502,22 +494,22 @@ int cfx_image_decode(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts,
 int cfx_image_encode_jpeg(const cfx_image *img, int quality, int subsampling, uint8_t **out, int64_t *n) {
   int rc = check_image(img, "encode_jpeg");
   if (rc) return rc;
-  if (!out || !n) return fail(CFX_EINVAL, "encode_jpeg: out or n is NULL");
-  if (quality < 1 || quality > 100) return fail(CFX_ERANGE, "JPEG quality must be 1..100, got %d", quality);
+  if (!out || !n) return cfx__fail(CFX_EINVAL, "encode_jpeg: out or n is NULL");
+  if (quality < 1 || quality > 100) return cfx__fail(CFX_ERANGE, "JPEG quality must be 1..100, got %d", quality);
   if (subsampling < 0 || subsampling > CFX_SUBSAMP_411)
-    return fail(CFX_EINVAL, "unknown JPEG subsampling %d (expected 0..5: 444, 422, 420, gray, 440, 411)",
+    return cfx__fail(CFX_EINVAL, "unknown JPEG subsampling %d (expected 0..5: 444, 422, 420, gray, 440, 411)",
                 subsampling);
   tjhandle tj = tjInitCompress();
-  if (!tj) return fail(CFX_ENOMEM, "cannot create a TurboJPEG compressor");
+  if (!tj) return cfx__fail(CFX_ENOMEM, "cannot create a TurboJPEG compressor");
   unsigned long size = tjBufSize(img->width, img->height, subsampling);
   unsigned char *dst = malloc(size);
   if (!dst) {
     tjDestroy(tj);
-    return fail(CFX_ENOMEM, "out of memory for a JPEG of up to %lu bytes", size);
+    return cfx__fail(CFX_ENOMEM, "out of memory for a JPEG of up to %lu bytes", size);
   }
   if (tjCompress2(tj, img->data, img->width, 0, img->height, TJPF_RGB, &dst, &size, subsampling, quality,
                   TJFLAG_NOREALLOC) != 0) {
-    rc = fail(CFX_EINTERNAL, "JPEG encoding failed: %s", tjGetErrorStr2(tj));
+    rc = cfx__fail(CFX_EINTERNAL, "JPEG encoding failed: %s", tjGetErrorStr2(tj));
     free(dst);
   } else {
     *out = dst;
@@ -554,12 +546,12 @@ static void png_flush_mem(png_structp png) { (void)png; }
 int cfx_image_encode_png(const cfx_image *img, int level, uint8_t **out, int64_t *n) {
   int rc = check_image(img, "encode_png");
   if (rc) return rc;
-  if (!out || !n) return fail(CFX_EINVAL, "encode_png: out or n is NULL");
-  if (level < -1 || level > 9) return fail(CFX_ERANGE, "PNG compression level must be -1..9, got %d", level);
+  if (!out || !n) return cfx__fail(CFX_EINVAL, "encode_png: out or n is NULL");
+  if (level < -1 || level > 9) return cfx__fail(CFX_ERANGE, "PNG compression level must be -1..9, got %d", level);
   struct png_sink sink = {NULL, 0, 0, 0};
   char err[256] = "";
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  if (!png) return fail(CFX_ENOMEM, "cannot create a PNG writer");
+  if (!png) return cfx__fail(CFX_ENOMEM, "cannot create a PNG writer");
   png_infop pinfo = png_create_info_struct(png);
   png_bytep *volatile rows = NULL;
   if (!pinfo || setjmp(png_jmpbuf(png))) {
@@ -567,7 +559,7 @@ int cfx_image_encode_png(const cfx_image *img, int level, uint8_t **out, int64_t
     free(rows);
     free(sink.buf);
     png_destroy_write_struct(&png, &pinfo);
-    return fail(sink.oom ? CFX_ENOMEM : CFX_EINTERNAL, "PNG encoding failed: %s", err);
+    return cfx__fail(sink.oom ? CFX_ENOMEM : CFX_EINTERNAL, "PNG encoding failed: %s", err);
   }
   png_set_write_fn(png, &sink, png_write_mem, png_flush_mem);
   if (level >= 0) png_set_compression_level(png, level);
@@ -635,13 +627,13 @@ static int precompute_coeffs(int in_size, double in0, double in1, int out_size, 
   double support = f->support * filterscale;
   int ksize = (int)ceil(support) * 2 + 1;
   if (ksize <= 0 || (size_t)out_size > SIZE_MAX / sizeof(double) / (size_t)ksize)
-    return fail(CFX_ERANGE, "resize: filter too large");
+    return cfx__fail(CFX_ERANGE, "resize: filter too large");
   double *pre = malloc((size_t)out_size * ksize * sizeof(double));
   int *bounds = malloc((size_t)out_size * 2 * sizeof(int));
   int32_t *kk = malloc((size_t)out_size * ksize * sizeof(int32_t));
   if (!pre || !bounds || !kk) {
     free(pre), free(bounds), free(kk);
-    return fail(CFX_ENOMEM, "resize: out of memory");
+    return cfx__fail(CFX_ENOMEM, "resize: out of memory");
   }
   for (int xx = 0; xx < out_size; xx++) {
     double center = in0 + (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
@@ -719,7 +711,7 @@ static int resize_nearest(const cfx_image *src, const double box[4], cfx_image *
   int ow = out->width, oh = out->height;
   double a0 = (box[2] - box[0]) / ow, a4 = (box[3] - box[1]) / oh;
   int *xin = malloc(sizeof(int) * (size_t)ow);
-  if (!xin) return fail(CFX_ENOMEM, "resize: out of memory");
+  if (!xin) return cfx__fail(CFX_ENOMEM, "resize: out of memory");
   double xo = box[0] + a0 * 0.5;
   for (int x = 0; x < ow; x++, xo += a0) {
     int v = xo < 0.0 ? -1 : (int)xo;
@@ -741,20 +733,20 @@ int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int fi
                      cfx_image *out) {
   int rc = check_image(src, "resize");
   if (rc) return rc;
-  if (!out) return fail(CFX_EINVAL, "resize: out is NULL");
+  if (!out) return cfx__fail(CFX_EINVAL, "resize: out is NULL");
   memset(out, 0, sizeof *out);
   if (width <= 0 || height <= 0)
-    return fail(CFX_ERANGE, "resize: target size %dx%d must be positive", width, height);
+    return cfx__fail(CFX_ERANGE, "resize: target size %dx%d must be positive", width, height);
   if ((int64_t)width * height > CFX_IMAGE_DEFAULT_MAX_PIXELS)
-    return fail(CFX_ERANGE, "resize: target %dx%d exceeds the pixel cap", width, height);
+    return cfx__fail(CFX_ERANGE, "resize: target %dx%d exceeds the pixel cap", width, height);
   if (filter < CFX_FILTER_NEAREST || filter > CFX_FILTER_LANCZOS)
-    return fail(CFX_EINVAL, "resize: unknown filter %d (expected 0..5: nearest, box, bilinear, hamming, "
+    return cfx__fail(CFX_EINVAL, "resize: unknown filter %d (expected 0..5: nearest, box, bilinear, hamming, "
                             "bicubic, lanczos)", filter);
   double b[4] = {0, 0, src->width, src->height};
   if (box) {
     memcpy(b, box, sizeof b);
     if (!(b[0] >= 0 && b[1] >= 0 && b[2] <= src->width && b[3] <= src->height && b[2] > b[0] && b[3] > b[1]))
-      return fail(CFX_ERANGE, "resize: box (%g, %g, %g, %g) is not inside the %dx%d image", b[0], b[1], b[2],
+      return cfx__fail(CFX_ERANGE, "resize: box (%g, %g, %g, %g) is not inside the %dx%d image", b[0], b[1], b[2],
                   b[3], src->width, src->height);
   }
   if ((rc = alloc_image(out, width, height))) return rc;
@@ -783,7 +775,7 @@ int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int fi
     }
     tmp = malloc((size_t)width * th * 3);
     if (!tmp) {
-      rc = fail(CFX_ENOMEM, "resize: out of memory");
+      rc = cfx__fail(CFX_ENOMEM, "resize: out of memory");
       goto done;
     }
     resample_h(tmp, width, th, src->data, src->width, yfirst, kh, bh, kkh);

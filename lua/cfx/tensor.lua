@@ -552,17 +552,14 @@ function Tensor:sub_(other, alpha)
   else check(C.cfx_tensor_sub_(h, H(other, 'other'), alpha or 1)) end
   return self
 end
-function Tensor:mul_(other)
-  local h = H(self, 'self')
-  if type(other) == 'number' then check(C.cfx_tensor_mul_scalar_(h, other))
-  else check(C.cfx_tensor_mul_(h, H(other, 'other'))) end
-  return self
-end
-function Tensor:div_(other)
-  local h = H(self, 'self')
-  if type(other) == 'number' then check(C.cfx_tensor_div_scalar_(h, other))
-  else check(C.cfx_tensor_div_(h, H(other, 'other'))) end
-  return self
+-- t:mul_(other), t:div_(other): other a tensor or a number
+for name, scalar_name in pairs { mul_ = 'mul_scalar_', div_ = 'div_scalar_' } do
+  local ft, fs = C['cfx_tensor_' .. name], C['cfx_tensor_' .. scalar_name]
+  Tensor[name] = function(self, other)
+    local h = H(self, 'self')
+    if type(other) == 'number' then check(fs(h, other)) else check(ft(h, H(other, 'other'))) end
+    return self
+  end
 end
 function Tensor:copy_(src)
   check(C.cfx_tensor_copy_(H(self, 'self'), H(src, 'src')))
