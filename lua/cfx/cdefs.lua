@@ -152,6 +152,37 @@ enum {
  int cfx_augment_apply(const cfx_augment *a, const cfx_image *src, uint64_t seed, cfx_image *out);
  int32_t cfx_augment_output_size(const cfx_augment *a);
  int cfx_image_to_chw(const cfx_image *img, uint8_t *dst, int64_t cap);
+typedef struct cfx_store cfx_store;
+typedef struct cfx_store_writer cfx_store_writer;
+enum { CFX_STORE_VERSION = 1 };
+enum { CFX_STORE_FLAG_UNREADABLE = 1 };
+ int cfx_store_writer_open(const char *path, cfx_store_writer **out);
+ int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const char *architecture,
+ const char *subset, int32_t *id);
+ int cfx_store_writer_add(cfx_store_writer *w, const uint8_t *bytes, int64_t n, int label,
+ int32_t generator, int32_t width, int32_t height, int format, int flags,
+ const char *name);
+ int cfx_store_writer_set_attr(cfx_store_writer *w, const char *key, const char *value);
+ int64_t cfx_store_writer_count(const cfx_store_writer *w);
+ int cfx_store_writer_finish(cfx_store_writer *w);
+ void cfx_store_writer_free(cfx_store_writer *w);
+ int cfx_store_open(const char *path, cfx_store **out);
+ void cfx_store_close(cfx_store *s);
+ int64_t cfx_store_count(const cfx_store *s);
+ int32_t cfx_store_num_generators(const cfx_store *s);
+ const uint64_t *cfx_store_offsets(const cfx_store *s);
+ const uint8_t *cfx_store_labels(const cfx_store *s);
+ const int32_t *cfx_store_generators(const cfx_store *s);
+ const int32_t *cfx_store_widths(const cfx_store *s);
+ const int32_t *cfx_store_heights(const cfx_store *s);
+ const uint8_t *cfx_store_formats(const cfx_store *s);
+ const uint8_t *cfx_store_flags(const cfx_store *s);
+ const char *cfx_store_name(const cfx_store *s, int64_t i);
+ const char *cfx_store_generator_name(const cfx_store *s, int32_t g);
+ const char *cfx_store_generator_architecture(const cfx_store *s, int32_t g);
+ const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
+ const char *cfx_store_attr(const cfx_store *s, const char *key);
+ int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -15,6 +15,7 @@ cfx.Tensor = tensor.Tensor
 cfx.F = require 'cfx.functional'
 cfx.image = require 'cfx.image'
 cfx.augment = require 'cfx.augment'
+cfx.data = require 'cfx.data'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

@@ -4,5 +4,6 @@
 #include "cfx/common.h"
 #include "cfx/augment.h"
 #include "cfx/image.h"
+#include "cfx/store.h"
 #include "cfx/tensor.h"
 #endif
