@@ -11,6 +11,7 @@ typedef enum cfx_errno {
  const char *cfx_last_error(void);
  const char *cfx_version(void);
  int cfx_cpu_count(void);
+ uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
  int cfx__set_error(int code, const char *msg);
 typedef struct cfx_image {
  uint8_t *data;
@@ -183,6 +184,46 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
  const char *cfx_store_attr(const cfx_store *s, const char *key);
  int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
+typedef struct cfx_loader cfx_loader;
+typedef struct cfx_loader_opts {
+ const cfx_store *store;
+ const int64_t *indices;
+ int64_t num_indices;
+ const cfx_augment *augment;
+ int32_t batch;
+ int32_t workers;
+ int32_t prefetch;
+ int32_t shuffle;
+ int32_t drop_last;
+ int32_t decode_min_size;
+ uint64_t seed;
+ int64_t start;
+ int64_t max_batches;
+} cfx_loader_opts;
+typedef struct cfx_loader_batch {
+ uint8_t *images;
+ uint8_t *labels;
+ int32_t *generators;
+ int64_t *indices;
+ int32_t count;
+ int32_t size;
+ int64_t sequence;
+ int64_t epoch;
+} cfx_loader_batch;
+typedef struct cfx_loader_stats {
+ int64_t batches;
+ int64_t images;
+ int64_t failed;
+ int64_t last_failed;
+ int64_t batches_per_epoch;
+} cfx_loader_stats;
+ int cfx_loader_new(const cfx_loader_opts *o, cfx_loader **out);
+ void cfx_loader_free(cfx_loader *l);
+ int cfx_loader_next(cfx_loader *l, cfx_loader_batch *out);
+ void cfx_loader_batch_release(cfx_loader_batch *b);
+ int cfx_loader_stats_get(const cfx_loader *l, cfx_loader_stats *out);
+ const char *cfx_loader_last_failure(const cfx_loader *l);
+ int64_t cfx_loader_position(const cfx_loader *l);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -188,9 +188,290 @@ function Store:__tostring()
   return ('cfx.data store %s: %d images, %d generators'):format(self.path, self.n, self.num_generators)
 end
 
+-- ---- views: selections of a store ---------------------------------------------------------
+local View = {}
+View.__index = View
+M.View = View
+
+local function new_view(store, list)
+  local n = #list
+  local idx = ffi.new('int64_t[?]', math.max(n, 1))
+  for j = 1, n do idx[j - 1] = list[j] end
+  return setmetatable({ store = store, n = n, idx = idx }, View)
+end
+
+-- The whole store as a view.
+function Store:all()
+  local list = {}
+  for i = 0, self.n - 1 do list[i + 1] = i end
+  return new_view(self, list)
+end
+
+-- A seeded generator for selection (cfx's xoshiro in C: the same draws everywhere).
+local function rng_for(seed, salt)
+  local r = ffi.new('cfx_rng')
+  C.cfx_rng_seed(r, C.cfx_augment_seed(seed, salt, 0))
+  return r
+end
+local function shuffle(list, r)
+  for i = #list, 2, -1 do
+    local j = tonumber(C.cfx_rng_int(r, 1, i))
+    list[i], list[j] = list[j], list[i]
+  end
+  return list
+end
+local function set_of(list)
+  if list == nil then return nil end
+  if type(list) ~= 'table' then list = { list } end
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+local select_defaults = {
+  ['?generators'] = true, ['?k'] = true, ['?architectures'] = true, ['?subsets'] = true,
+  ['?per_generator'] = true, ['?budget'] = true, reals = 'all', ['?real_sources'] = true,
+  ['?split'] = true, val_fraction = 0.1, split_by = 'generator', seed = 0, ['?labels'] = true,
+}
+
+-- view:select{...} -> a new view (indices only), options applied in this order:
+--   generators={names}   keep these generators (fakes), architectures={...}, subsets={...}
+--   k=N                  then N generators drawn at random with `seed` (sorted by name,
+--                        shuffled; the first N: subsets for larger N contain smaller ones)
+--   per_generator=N      at most N images of each kept generator (seeded sample)
+--   budget=N             a total of N fake images split evenly over the kept generators
+--   reals='all'|'balanced'|'none', real_sources={names}: reals kept; 'balanced' samples
+--                        as many reals as there are fakes
+--   split='train'|'val', val_fraction=0.1, split_by='generator'|'image': a seeded hash
+--                        split; by generator keeps train and val generators disjoint
+--                        (reals are split by image)
+--   labels=0|1           keep one class only
+function View:select(opts)
+  local o = tensor.options(opts, select_defaults, 'select')
+  local st, seed = self.store, o.seed
+  local gens = st:generators()
+  local want_gen, want_arch, want_sub = set_of(o.generators), set_of(o.architectures), set_of(o.subsets)
+  local want_real = set_of(o.real_sources)
+  if o.split and o.split ~= 'train' and o.split ~= 'val' then raise("select: split must be 'train' or 'val'") end
+  if o.split_by ~= 'generator' and o.split_by ~= 'image' then raise("select: split_by must be 'generator' or 'image'") end
+  if o.reals ~= 'all' and o.reals ~= 'balanced' and o.reals ~= 'none' then
+    raise("select: reals must be 'all', 'balanced' or 'none'")
+  end
+  local function in_split(key)
+    if not o.split then return true end
+    local h = C.cfx_hash64(key, #key, seed)
+    local is_val = tonumber(h % 1000000) < o.val_fraction * 1000000
+    return (o.split == 'val') == is_val
+  end
+  -- group the view's images by generator
+  local fakes_by_gen, reals = {}, {}
+  for j = 0, self.n - 1 do
+    local i = tonumber(self.idx[j])
+    local g = gens[st.gens_ptr[i] + 1]
+    if st.labels_ptr[i] == 1 then
+      local ok = (not want_gen or want_gen[g.name]) and (not want_arch or want_arch[g.architecture]) and
+          (not want_sub or want_sub[g.subset])
+      if ok and (o.split_by == 'image' and in_split(st:name(i + 1) .. '#' .. i) or
+            o.split_by == 'generator' and in_split(g.name)) then
+        local list = fakes_by_gen[g.name] or {}
+        fakes_by_gen[g.name] = list
+        list[#list + 1] = i
+      end
+    elseif (not want_real or want_real[g.name]) and in_split(st:name(i + 1) .. '#' .. i) then
+      reals[#reals + 1] = i
+    end
+  end
+  local names = {}
+  for name in pairs(fakes_by_gen) do names[#names + 1] = name end
+  table.sort(names)
+  if o.k then
+    if o.k > #names then
+      raise(('select: k=%d but only %d generators are available'):format(o.k, #names))
+    end
+    shuffle(names, rng_for(seed, 1))
+    for j = #names, o.k + 1, -1 do names[j] = nil end
+    table.sort(names)
+  end
+  local per = o.per_generator
+  if o.budget then
+    local even = math.floor(o.budget / math.max(#names, 1))
+    per = per and math.min(per, even) or even
+  end
+  local list = {}
+  if o.labels ~= 0 then
+    for gi, name in ipairs(names) do
+      local imgs = fakes_by_gen[name]
+      if per and #imgs > per then
+        imgs = shuffle({ unpack(imgs) }, rng_for(seed, 100 + gi))
+        for j = #imgs, per + 1, -1 do imgs[j] = nil end
+        table.sort(imgs)
+      end
+      for _, i in ipairs(imgs) do list[#list + 1] = i end
+    end
+  end
+  local nfake = #list
+  if o.labels ~= 1 and o.reals ~= 'none' then
+    local chosen = reals
+    if o.reals == 'balanced' and #reals > nfake then
+      chosen = shuffle({ unpack(reals) }, rng_for(seed, 2))
+      for j = #chosen, nfake + 1, -1 do chosen[j] = nil end
+      table.sort(chosen)
+    end
+    for _, i in ipairs(chosen) do list[#list + 1] = i end
+  end
+  table.sort(list)
+  return new_view(st, list)
+end
+
+function Store:select(opts) return self:all():select(opts) end
+
+function View:count() return self.n end
+-- store index (1-based) of the view's j-th image
+function View:index(j) return tonumber(self.idx[j - 1]) + 1 end
+function View:indices()
+  local r = {}
+  for j = 0, self.n - 1 do r[j + 1] = tonumber(self.idx[j]) + 1 end
+  return r
+end
+-- {images=, real=, fake=, generators= number of generators with fakes}
+function View:counts()
+  local real, fake, gens = 0, 0, {}
+  for j = 0, self.n - 1 do
+    local i = self.idx[j]
+    if self.store.labels_ptr[i] == 1 then
+      fake = fake + 1
+      gens[self.store.gens_ptr[i]] = true
+    else
+      real = real + 1
+    end
+  end
+  local ng = 0
+  for _ in pairs(gens) do ng = ng + 1 end
+  return { images = self.n, real = real, fake = fake, generators = ng }
+end
+-- names of the generators whose fakes are in the view, sorted
+function View:generator_names()
+  local seen, r = {}, {}
+  for j = 0, self.n - 1 do
+    local i = self.idx[j]
+    if self.store.labels_ptr[i] == 1 and not seen[self.store.gens_ptr[i]] then
+      seen[self.store.gens_ptr[i]] = true
+      r[#r + 1] = self.store:generator(self.store.gens_ptr[i] + 1).name
+    end
+  end
+  table.sort(r)
+  return r
+end
+function View:__tostring()
+  local c = self:counts()
+  return ('cfx.data view of %s: %d images (%d real, %d fake from %d generators)'):format(self.store.path,
+    c.images, c.real, c.fake, c.generators)
+end
+
 function Store:close()
   if self.handle ~= nil then
     C.cfx_store_close(ffi.gc(self.handle, nil))
+    self.handle = nil
+  end
+end
+
+-- ---- the loader ---------------------------------------------------------------------------
+local Loader = {}
+Loader.__index = Loader
+M.Loader = Loader
+
+local loader_defaults = {
+  store = false, view = false, augment = false, batch = 32, workers = 2, prefetch = 0, shuffle = true,
+  drop_last = false, decode_min_size = 0, seed = 0, start = 0, max_batches = 0, threads = 'auto',
+}
+
+-- cfx.data.loader{store= | view=, augment=pipeline, batch=32, workers=2, seed=0, shuffle=true,
+--   drop_last=false, prefetch=2*workers, decode_min_size=0, start=0, max_batches=0,
+--   threads='auto'}.  threads='auto' gives libtorch cpu_count - workers threads (at
+-- least 1) so that workers and the model do not oversubscribe the cores; a number sets
+-- it; false leaves it alone.  start resumes at a sequence number (loader:state()).
+function M.loader(opts)
+  local o = tensor.options(opts, loader_defaults, 'cfx.data.loader')
+  local view = o.view or (o.store and o.store:all())
+  if not view then raise('cfx.data.loader: give store= or view=') end
+  if getmetatable(view) ~= View then raise('cfx.data.loader: view must come from store:select{} or store:all()') end
+  if type(o.augment) ~= 'table' or not o.augment.handle then
+    raise('cfx.data.loader: augment must be a cfx.augment pipeline (e.g. cfx.augment.eval{})')
+  end
+  local c = ffi.new('cfx_loader_opts')
+  c.store, c.indices, c.num_indices, c.augment = view.store.handle, view.idx, view.n, o.augment.handle
+  c.batch, c.workers, c.prefetch = o.batch, o.workers, o.prefetch
+  c.shuffle, c.drop_last = o.shuffle and 1 or 0, o.drop_last and 1 or 0
+  c.decode_min_size, c.seed, c.start, c.max_batches = o.decode_min_size, o.seed, o.start, o.max_batches
+  if o.threads == 'auto' then
+    C.cfx_set_num_threads(math.max(1, C.cfx_cpu_count() - o.workers))
+  elseif type(o.threads) == 'number' then
+    C.cfx_set_num_threads(o.threads)
+  end
+  local box = ffi.new('cfx_loader*[1]')
+  if C.cfx_loader_new(c, box) ~= 0 then err('cfx.data.loader: ') end
+  -- keep the store, view and pipeline alive as long as the loader
+  return setmetatable({ handle = ffi.gc(box[0], C.cfx_loader_free), view = view, augment = o.augment,
+    seed = o.seed, opts = o }, Loader)
+end
+
+local batch_box = ffi.new('cfx_loader_batch')
+local dims = ffi.new('int64_t[4]')
+local out = ffi.new('cfx_tensor*[1]')
+local function owned(ptr, shape, dtype)
+  for i, d in ipairs(shape) do dims[i - 1] = d end
+  if C.cfx_tensor_from_blob(ptr, dims, nil, #shape, dtype, C.cfx_free, ptr, out) ~= 0 then err() end
+  return tensor.wrap(out[0])
+end
+
+-- loader:next() -> {images=uint8 {B, 3, S, S}, labels=uint8 {B}, generators=int64 {B}
+-- (1-based ids), indices=int64 {B} (1-based store indices), epoch=, sequence=}, or nil
+-- after max_batches.  The tensors own their memory (no copy was made).
+function Loader:next()
+  local rc = C.cfx_loader_next(self.handle, batch_box)
+  if rc == C.CFX_ENOTFOUND then return nil end
+  if rc ~= 0 then err('loader: ') end
+  local b = batch_box
+  local n, s = b.count, b.size
+  if n == 0 then
+    C.cfx_loader_batch_release(b)
+    return { images = tensor.empty(0, 3, s, s, { dtype = 'uint8' }), labels = tensor.empty(0, { dtype = 'uint8' }),
+      generators = tensor.empty(0, { dtype = 'int64' }), indices = tensor.empty(0, { dtype = 'int64' }),
+      epoch = tonumber(b.epoch), sequence = tonumber(b.sequence) }
+  end
+  local r = {
+    images = owned(b.images, { n, 3, s, s }, 0),
+    labels = owned(b.labels, { n }, 0),
+    generators = owned(b.generators, { n }, 3):long() + 1,
+    indices = owned(b.indices, { n }, 4) + 1,
+    epoch = tonumber(b.epoch), sequence = tonumber(b.sequence),
+  }
+  return r
+end
+
+-- for batch in loader:batches() do ... end
+function Loader:batches()
+  return function() return self:next() end
+end
+
+-- {seed=, position=}: pass position as start= to a new loader to continue exactly here.
+function Loader:state()
+  return { seed = self.seed, position = tonumber(C.cfx_loader_position(self.handle)) }
+end
+
+-- {batches=, images=, failed=, last_failed= (1-based store index or nil), last_failure=, batches_per_epoch=}
+function Loader:stats()
+  local s = ffi.new('cfx_loader_stats')
+  C.cfx_loader_stats_get(self.handle, s)
+  return { batches = tonumber(s.batches), images = tonumber(s.images), failed = tonumber(s.failed),
+    last_failed = s.last_failed >= 0 and tonumber(s.last_failed) + 1 or nil,
+    last_failure = ffi.string(C.cfx_loader_last_failure(self.handle)),
+    batches_per_epoch = tonumber(s.batches_per_epoch) }
+end
+
+function Loader:close()
+  if self.handle ~= nil then
+    C.cfx_loader_free(ffi.gc(self.handle, nil))
     self.handle = nil
   end
 end

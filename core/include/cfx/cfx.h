@@ -4,6 +4,7 @@
 #include "cfx/common.h"
 #include "cfx/augment.h"
 #include "cfx/image.h"
+#include "cfx/loader.h"
 #include "cfx/store.h"
 #include "cfx/tensor.h"
 #endif

@@ -53,6 +53,10 @@ CFX_API const char *cfx_version(void);
 /* CPUs this process may run on (its affinity mask, as Slurm sets it), at least 1. */
 CFX_API int cfx_cpu_count(void);
 
+/* A 64-bit hash of n bytes (FNV-1a, then a splitmix64 finaliser) mixed with seed: the
+ * seeded, platform-independent hash behind train/val splits. */
+CFX_API uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
+
 /* Internal: record a failure message for this thread and return code. */
 CFX_API int cfx__set_error(int code, const char *msg);
 
