@@ -1,0 +1,170 @@
+-- data_spec.lua: stores from Lua, selection views, and the loader's determinism
+-- (worker counts, resume), shapes and failure accounting.
+local cfx = require 'cfx'
+
+local tmp = os.tmpname()
+os.remove(tmp)
+os.execute('mkdir -p ' .. tmp)
+
+-- A store of 20 generators x 12 fakes + 240 reals, small JPEGs, one broken entry.
+local path = tmp .. '/s.h5'
+local payload = {}
+do
+  cfx.manual_seed(1)
+  local w = cfx.data.writer(path)
+  local coco = w:generator('COCO', 'real', 'real')
+  local ffhq = w:generator('FFHQ', 'real', 'real')
+  local gens = {}
+  for g = 1, 20 do
+    gens[g] = w:generator(('gen%02d'):format(g), g <= 10 and 'LatDiff' or 'GAN', g % 2 == 0 and 'manual' or 'systematic')
+  end
+  local i = 0
+  for g = 1, 20 do
+    for _ = 1, 12 do
+      i = i + 1
+      payload[i] = cfx.image.encode_jpeg(cfx.randint(0, 256, { 40, 48, 3 }, { dtype = 'uint8' }), 90)
+      w:add { bytes = payload[i], label = 1, generator = gens[g], name = 'fake' .. i }
+      i = i + 1
+      payload[i] = cfx.image.encode_png(cfx.randint(0, 256, { 40, 40, 3 }, { dtype = 'uint8' }))
+      w:add { bytes = payload[i], label = 0, generator = i % 4 == 0 and ffhq or coco, name = 'real' .. i }
+    end
+  end
+  w:add { bytes = 'not an image', label = 1, generator = gens[1], name = 'broken', probe = false }
+  w:finish()
+end
+local store = cfx.data.open(path)
+
+describe('a store', function()
+  it('returns every image byte for byte, with its metadata', function()
+    assert.equal(481, store:count())
+    for i = 1, 480 do assert.equal(payload[i], store:bytes(i)) end
+    local m = store:meta(1)
+    assert.same({ 48, 40, 'jpeg', 1, 'fake1' }, { m.width, m.height, m.format, m.label, m.name })
+    assert.equal('png', store:meta(2).format)
+    assert.same({ 40, 48, 3 }, store:image(1):shape())
+    local g = store:generator(store:generator_id(1))
+    assert.same({ 'gen01', 'LatDiff', 'systematic' }, { g.name, g.architecture, g.subset })
+  end)
+  it('names the image when it cannot decode it', function()
+    local ok, e = pcall(store.image, store, 481)
+    assert.is_false(ok)
+    assert.matches("image 481 %(broken%)", e)
+  end)
+  it('describes itself', function()
+    local info = store:info()
+    assert.equal(240, info.real)
+    assert.equal(241, info.fake)
+    assert.equal(121, info.architectures.LatDiff.fake)
+    assert.equal(12, info.generators.gen05.fake)
+  end)
+  it('refuses a bad index and a bad path with the path in the message', function()
+    assert.has_error(function() store:bytes(0) end)
+    local ok, e = pcall(cfx.data.open, tmp .. '/none.h5')
+    assert.matches('none%.h5', e)
+  end)
+end)
+
+describe('selection', function()
+  it('draws k generators with a seed, nested as k grows', function()
+    local small = store:select { k = 3, seed = 4, reals = 'none' }:generator_names()
+    local large = store:select { k = 8, seed = 4, reals = 'none' }:generator_names()
+    assert.equal(3, #small)
+    assert.equal(8, #large)
+    local set = {}
+    for _, n in ipairs(large) do set[n] = true end
+    for _, n in ipairs(small) do assert.is_true(set[n]) end
+    assert.are_not.same(small, store:select { k = 3, seed = 5, reals = 'none' }:generator_names())
+    assert.has_error(function() store:select { k = 50 } end)
+  end)
+  it('splits a budget evenly and balances reals', function()
+    local c = store:select { k = 4, budget = 20, reals = 'balanced', seed = 1 }:counts()
+    assert.same({ images = 40, real = 20, fake = 20, generators = 4 }, c)
+    c = store:select { per_generator = 3, reals = 'none' }:counts()
+    assert.equal(20 * 3, c.fake) -- 20 generators, 3 each (gen01 has 13 images, one broken)
+  end)
+  it('filters by architecture, subset, real source and label', function()
+    assert.equal(10, store:select { architectures = { 'GAN' }, reals = 'none' }:counts().generators)
+    assert.equal(5, store:select { architectures = 'GAN', subsets = 'manual', reals = 'none' }:counts().generators)
+    assert.equal(120, store:select { real_sources = { 'FFHQ' }, labels = 0 }:counts().real) -- every other real
+  end)
+  it('keeps train and val generators disjoint when splitting by generator', function()
+    local tr = store:select { split = 'train', val_fraction = 0.3, seed = 9 }
+    local va = store:select { split = 'val', val_fraction = 0.3, seed = 9 }
+    assert.equal(481, tr:count() + va:count())
+    local seen = {}
+    for _, n in ipairs(tr:generator_names()) do seen[n] = true end
+    for _, n in ipairs(va:generator_names()) do assert.is_nil(seen[n]) end
+    assert.is_true(#va:generator_names() > 0)
+  end)
+  it('composes: a selection of a selection', function()
+    local v = store:select { architectures = 'LatDiff', reals = 'none' }:select { k = 2, seed = 3 }
+    assert.equal(2, v:counts().generators)
+    for _, n in ipairs(v:generator_names()) do assert.is_true(tonumber(n:sub(4)) <= 10) end
+  end)
+end)
+
+describe('the loader', function()
+  local aug = cfx.augment.randaugment { crop = 24 }
+  local function fingerprints(opts)
+    opts.store, opts.augment, opts.batch, opts.seed, opts.threads = store, aug, 16, 11, false
+    local L = cfx.data.loader(opts)
+    local r = {}
+    for b in L:batches() do
+      r[#r + 1] = ('%d:%d:%.0f:%d'):format(b.sequence, b.images:size(1), b.images:double():sum():item(),
+        b.indices:sum():item())
+    end
+    return r, L
+  end
+
+  it('gives the same batches with 1 and 3 workers, and after resuming', function()
+    local one = fingerprints { workers = 1, max_batches = 40 }
+    local three = fingerprints { workers = 3, max_batches = 40 }
+    local resumed = fingerprints { workers = 2, start = 17, max_batches = 23 }
+    assert.equal(40, #one)
+    assert.same(one, three)
+    for j = 1, 23 do assert.equal(one[17 + j], resumed[j]) end
+  end)
+
+  it('makes uint8 NCHW batches with labels, 1-based generator ids and indices', function()
+    local L = cfx.data.loader { view = store:select { k = 2, seed = 1 }, augment = cfx.augment.eval { resize = 32, crop = 28 },
+      batch = 8, workers = 2, shuffle = false, max_batches = 1, threads = false }
+    local b = L:next()
+    assert.same({ 8, 3, 28, 28 }, b.images:shape())
+    assert.equal('uint8', b.images:dtype())
+    for j = 1, 8 do
+      local i = b.indices[j]:item()
+      assert.equal(store:label(i), b.labels[j]:item())
+      assert.equal(store:generator_id(i), b.generators[j]:item())
+    end
+    assert.is_nil(L:next())
+    assert.equal(0, L:state().position - 1)
+  end)
+
+  it('reshuffles each epoch and covers the view', function()
+    local v = store:select { k = 2, seed = 1, reals = 'none' } -- 24 images
+    local L = cfx.data.loader { view = v, augment = cfx.augment.eval { resize = 32, crop = 24 }, batch = 24, workers = 2,
+      seed = 3, max_batches = 2, threads = false }
+    local e1, e2 = L:next(), L:next()
+    assert.same({ 0, 1 }, { e1.epoch, e2.epoch })
+    assert.are_not.same(e1.indices:totable(), e2.indices:totable())
+    assert.same(e1.indices:sort():totable(), e2.indices:sort():totable())
+  end)
+
+  it('leaves out, counts and names an image it cannot decode', function()
+    local L = cfx.data.loader { store = store, augment = cfx.augment.eval { resize = 32, crop = 24 }, batch = 481,
+      workers = 1, shuffle = false, max_batches = 1, threads = false }
+    local b = L:next()
+    assert.equal(480, b.images:size(1))
+    local s = L:stats()
+    assert.equal(1, s.failed)
+    assert.equal(481, s.last_failed)
+    assert.matches("image 'broken'", s.last_failure)
+  end)
+
+  it('rejects bad options clearly', function()
+    local ok, e = pcall(cfx.data.loader, { store = store, augment = aug, batchsize = 3 })
+    assert.matches("unknown option 'batchsize'", e)
+    ok, e = pcall(cfx.data.loader, { store = store, augment = cfx.augment.perturb { kind = 'blur', level = 1 } })
+    assert.matches('fixed size', e)
+  end)
+end)
