@@ -65,3 +65,5 @@ uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed) {
   h ^= h >> 27, h *= 0x94D049BB133111EBull;
   return h ^ (h >> 31);
 }
+
+int cfx_isatty(int fd) { return isatty(fd) == 1; }

@@ -12,6 +12,7 @@ typedef enum cfx_errno {
  const char *cfx_version(void);
  int cfx_cpu_count(void);
  uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
+ int cfx_isatty(int fd);
  int cfx__set_error(int code, const char *msg);
 typedef struct cfx_image {
  uint8_t *data;

@@ -16,6 +16,7 @@ cfx.F = require 'cfx.functional'
 cfx.image = require 'cfx.image'
 cfx.augment = require 'cfx.augment'
 cfx.data = require 'cfx.data'
+cfx.synth = require 'cfx.synth'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

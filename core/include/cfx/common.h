@@ -57,6 +57,9 @@ CFX_API int cfx_cpu_count(void);
  * seeded, platform-independent hash behind train/val splits. */
 CFX_API uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
 
+/* 1 when file descriptor fd is a terminal (progress bars go quiet otherwise). */
+CFX_API int cfx_isatty(int fd);
+
 /* Internal: record a failure message for this thread and return code. */
 CFX_API int cfx__set_error(int code, const char *msg);
 
