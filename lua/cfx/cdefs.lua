@@ -225,6 +225,8 @@ typedef struct cfx_loader_stats {
  int cfx_loader_stats_get(const cfx_loader *l, cfx_loader_stats *out);
  const char *cfx_loader_last_failure(const cfx_loader *l);
  int64_t cfx_loader_position(const cfx_loader *l);
+ int cfx_metrics_average_precision(const double *scores, const uint8_t *labels, int64_t n, double *out);
+ int cfx_metrics_roc_auc(const double *scores, const uint8_t *labels, int64_t n, double *out);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -17,6 +17,7 @@ cfx.image = require 'cfx.image'
 cfx.augment = require 'cfx.augment'
 cfx.data = require 'cfx.data'
 cfx.synth = require 'cfx.synth'
+cfx.metrics = require 'cfx.metrics'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

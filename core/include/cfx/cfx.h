@@ -5,6 +5,7 @@
 #include "cfx/augment.h"
 #include "cfx/image.h"
 #include "cfx/loader.h"
+#include "cfx/metrics.h"
 #include "cfx/store.h"
 #include "cfx/tensor.h"
 #endif
