@@ -774,16 +774,8 @@ const char *cfx_store_attr(const cfx_store *s, const char *key) {
   return NULL;
 }
 
-int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n) {
-  if (!s || !n) return cfx__fail(CFX_EINVAL, "store_read: NULL argument");
-  if (i < 0 || i >= s->n)
-    return cfx__fail(CFX_ERANGE, "%s: image index %lld out of range (the store holds %lld)", s->path, (long long)i,
-                     (long long)s->n);
-  uint64_t len = s->offset[i + 1] - s->offset[i];
-  *n = (int64_t)len;
-  if ((uint64_t)cap < len || (len && !dst))
-    return cfx__fail(CFX_ERANGE, "store_read: buffer of %lld bytes, image %lld needs %llu", (long long)cap,
-                     (long long)i, (unsigned long long)len);
+/* pread len bytes of image i into dst. */
+static int read_bytes(const cfx_store *s, int64_t i, uint8_t *dst, uint64_t len) {
   uint64_t pos = s->base + s->offset[i], done = 0;
   while (done < len) {
     ssize_t r = pread(s->fd, dst + done, (size_t)(len - done), (off_t)(pos + done));
@@ -794,4 +786,33 @@ int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int
     done += (uint64_t)r;
   }
   return 0;
+}
+
+static int check_read(const cfx_store *s, int64_t i, int64_t *n) {
+  if (!s || !n) return cfx__fail(CFX_EINVAL, "store_read: NULL argument");
+  if (i < 0 || i >= s->n)
+    return cfx__fail(CFX_ERANGE, "%s: image index %lld out of range (the store holds %lld)", s->path, (long long)i,
+                     (long long)s->n);
+  return 0;
+}
+
+int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n) {
+  int rc = check_read(s, i, n);
+  if (rc) return rc;
+  uint64_t len = s->offset[i + 1] - s->offset[i];
+  *n = (int64_t)len;
+  if ((uint64_t)cap < len || (len && !dst))
+    return cfx__fail(CFX_ERANGE, "store_read: buffer of %lld bytes, image %lld needs %llu", (long long)cap,
+                     (long long)i, (unsigned long long)len);
+  return read_bytes(s, i, dst, len);
+}
+
+int cfx_store_read_prefix(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n) {
+  int rc = check_read(s, i, n);
+  if (rc) return rc;
+  uint64_t len = s->offset[i + 1] - s->offset[i];
+  if (cap < 0 || (cap > 0 && !dst)) return cfx__fail(CFX_EINVAL, "store_read_prefix: bad buffer");
+  if ((uint64_t)cap < len) len = (uint64_t)cap;
+  *n = (int64_t)len;
+  return read_bytes(s, i, dst, len);
 }

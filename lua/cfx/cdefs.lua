@@ -185,6 +185,7 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
  const char *cfx_store_attr(const cfx_store *s, const char *key);
  int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
+ int cfx_store_read_prefix(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
 typedef struct cfx_loader cfx_loader;
 typedef struct cfx_loader_opts {
  const cfx_store *store;

@@ -77,6 +77,10 @@ CFX_API const char *cfx_store_attr(const cfx_store *s, const char *key);
 /* Copy image i's encoded bytes to dst (cap bytes); *n = its length.  Thread-safe. */
 CFX_API int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
 
+/* Copy the first min(cap, length) bytes of image i (headers, for probing); *n = the
+ * number copied.  Thread-safe. */
+CFX_API int cfx_store_read_prefix(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
+
 #ifdef __cplusplus
 }
 #endif
