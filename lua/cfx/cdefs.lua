@@ -154,6 +154,8 @@ enum {
  int cfx_augment_apply(const cfx_augment *a, const cfx_image *src, uint64_t seed, cfx_image *out);
  int32_t cfx_augment_output_size(const cfx_augment *a);
  int cfx_image_to_chw(const cfx_image *img, uint8_t *dst, int64_t cap);
+ int cfx_fs_list(const char *path, char **out, int64_t *n);
+ int cfx_fs_kind(const char *path);
 typedef struct cfx_store cfx_store;
 typedef struct cfx_store_writer cfx_store_writer;
 enum { CFX_STORE_VERSION = 1 };

@@ -18,6 +18,7 @@ cfx.augment = require 'cfx.augment'
 cfx.data = require 'cfx.data'
 cfx.synth = require 'cfx.synth'
 cfx.metrics = require 'cfx.metrics'
+cfx.importer = require 'cfx.importer'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

@@ -3,6 +3,7 @@
 #define CFX_H
 #include "cfx/common.h"
 #include "cfx/augment.h"
+#include "cfx/fsutil.h"
 #include "cfx/image.h"
 #include "cfx/loader.h"
 #include "cfx/metrics.h"

@@ -1,0 +1,260 @@
+-- importer.lua: cfx.importer, images from folder layouts (and parquet shards) into
+-- packed stores.  Every file is decoded once to check it; an unreadable image is
+-- reported (file and reason) and skipped, or stored with the UNREADABLE flag
+-- (on_error='flag'), never dropped silently.  See docs/data.md for the layouts.
+local core = require 'cfx.core'
+local tensor = require 'cfx.tensor'
+local image = require 'cfx.image'
+local data = require 'cfx.data'
+local ffi, C, raise = core.ffi, core.C, core.raise
+
+local M = {}
+
+-- ---- files -----------------------------------------------------------------------------
+function M.list(path)
+  local blob, n = ffi.new('char*[1]'), ffi.new('int64_t[1]')
+  if C.cfx_fs_list(path, blob, n) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  local s = ffi.string(blob[0], n[0])
+  C.cfx_free(blob[0])
+  local dirs, files = {}, {}
+  for kind, name in s:gmatch('(.)([^%z]*)%z') do
+    if kind == 'd' then dirs[#dirs + 1] = name else files[#files + 1] = name end
+  end
+  table.sort(dirs)
+  table.sort(files)
+  return dirs, files
+end
+
+local function is_dir(p) return C.cfx_fs_kind(p) == 1 end
+
+local image_ext = { jpg = true, jpeg = true, png = true, jfif = true, webp = true, bmp = true, gif = true,
+  tif = true, tiff = true }
+local function images_in(dir, recursive)
+  local out = {}
+  local function walk(d)
+    local dirs, files = M.list(d)
+    for _, f in ipairs(files) do
+      local ext = f:match('%.([%w]+)$')
+      if ext and image_ext[ext:lower()] then out[#out + 1] = d .. '/' .. f end
+    end
+    if recursive then for _, sub in ipairs(dirs) do walk(d .. '/' .. sub) end end
+  end
+  walk(dir)
+  return out
+end
+
+-- ---- architectures of well-known evaluation generators ----------------------------------------
+-- (names as the evaluation sets spell their folders, lower-cased; unknown names: 'unknown')
+M.known_architectures = {
+  progan = 'GAN', stylegan = 'GAN', stylegan2 = 'GAN', stylegan3 = 'GAN', biggan = 'GAN', cyclegan = 'GAN',
+  stargan = 'GAN', gaugan = 'GAN', deepfake = 'other', crn = 'other', imle = 'other', san = 'other',
+  seeingdark = 'other', whichfaceisreal = 'GAN', gigagan = 'GAN',
+  dalle = 'other', ['dall-e'] = 'other', dalle2 = 'PixDiff', ['dall-e2'] = 'PixDiff', dalle3 = 'Commercial',
+  ['dall-e3'] = 'Commercial', glide = 'PixDiff', glide_100_10 = 'PixDiff', glide_100_27 = 'PixDiff',
+  glide_50_27 = 'PixDiff', guided = 'PixDiff', adm = 'PixDiff', ldm = 'LatDiff', ldm_100 = 'LatDiff',
+  ldm_200 = 'LatDiff', ldm_200_cfg = 'LatDiff', midjourney = 'Commercial', firefly = 'Commercial',
+  wukong = 'LatDiff', vqdm = 'other', stable_diffusion = 'LatDiff', ['stable-diffusion-1-3'] = 'LatDiff',
+  ['stable-diffusion-1-4'] = 'LatDiff', ['stable-diffusion-2'] = 'LatDiff', ['stable-diffusion-xl'] = 'LatDiff',
+  sdv4 = 'LatDiff', sdv5 = 'LatDiff', sd14 = 'LatDiff', sd15 = 'LatDiff',
+}
+local function arch_of(name)
+  local n = name:lower()
+  if M.known_architectures[n] then return M.known_architectures[n] end
+  for prefix, a in pairs { ['stable_diffusion'] = 'LatDiff', ['stable-diffusion'] = 'LatDiff',
+    midjourney = 'Commercial', glide = 'PixDiff', ldm = 'LatDiff', adm = 'PixDiff' } do
+    if n:sub(1, #prefix) == prefix then return a end
+  end
+  return 'unknown'
+end
+
+-- ---- layouts ----------------------------------------------------------------------------------
+-- Each returns a list of {path=, label=, generator=, architecture=, subset=} entries.
+M.layouts = {}
+
+-- <root>/<generator>/<real|fake>/<image>: the official code's layout
+function M.layouts.generic(root)
+  local entries = {}
+  for _, g in ipairs((M.list(root))) do
+    for _, class in ipairs { 'real', 'fake' } do
+      local d = root .. '/' .. g .. '/' .. class
+      if is_dir(d) then
+        for _, p in ipairs(images_in(d, true)) do
+          entries[#entries + 1] = class == 'fake' and
+              { path = p, label = 1, generator = g, architecture = arch_of(g), subset = 'eval' } or
+              { path = p, label = 0, generator = g .. '/real', architecture = 'real', subset = 'real' }
+        end
+      end
+    end
+  end
+  return entries
+end
+
+-- CNNDetection / UFD: <root>/<generator>/[<category>/]0_real|1_fake/<image>
+function M.layouts.cnndetection(root)
+  local entries = {}
+  local function add(gen, d)
+    for _, p in ipairs(images_in(d .. '/1_fake', true)) do
+      entries[#entries + 1] = { path = p, label = 1, generator = gen, architecture = arch_of(gen), subset = 'eval' }
+    end
+    for _, p in ipairs(images_in(d .. '/0_real', true)) do
+      entries[#entries + 1] = { path = p, label = 0, generator = gen .. '/real', architecture = 'real', subset = 'real' }
+    end
+  end
+  for _, g in ipairs((M.list(root))) do
+    local gd = root .. '/' .. g
+    if is_dir(gd .. '/0_real') or is_dir(gd .. '/1_fake') then
+      add(g, gd)
+    else
+      for _, cat in ipairs((M.list(gd))) do
+        if is_dir(gd .. '/' .. cat .. '/0_real') or is_dir(gd .. '/' .. cat .. '/1_fake') then add(g, gd .. '/' .. cat) end
+      end
+    end
+  end
+  return entries
+end
+
+-- GenImage: <root>/<Generator>/{train,val}/{ai,nature}/<image>
+function M.layouts.genimage(root, o)
+  local entries = {}
+  for _, g in ipairs((M.list(root))) do
+    local d = root .. '/' .. g .. '/' .. o.split
+    if is_dir(d) then
+      for _, p in ipairs(images_in(d .. '/ai', true)) do
+        entries[#entries + 1] = { path = p, label = 1, generator = g, architecture = arch_of(g), subset = 'eval' }
+      end
+      for _, p in ipairs(images_in(d .. '/nature', true)) do
+        entries[#entries + 1] = { path = p, label = 0, generator = g .. '/nature', architecture = 'real', subset = 'real' }
+      end
+    end
+  end
+  return entries
+end
+
+-- Synthbuster: <root>/<generator>/<image> (all generated); reals (RAISE-1k) from o.reals
+function M.layouts.synthbuster(root, o)
+  local entries = {}
+  for _, g in ipairs((M.list(root))) do
+    for _, p in ipairs(images_in(root .. '/' .. g, false)) do
+      entries[#entries + 1] = { path = p, label = 1, generator = g, architecture = arch_of(g), subset = 'eval' }
+    end
+  end
+  if o.reals then
+    for _, p in ipairs(images_in(o.reals, true)) do
+      entries[#entries + 1] = { path = p, label = 0, generator = 'RAISE', architecture = 'real', subset = 'real' }
+    end
+  end
+  return entries
+end
+
+-- Which layout a folder tree has, from the names two levels down; an error that says
+-- what was seen when it is not clear.
+function M.detect(root)
+  if not is_dir(root) then raise(('import: %s is not a directory'):format(root)) end
+  local gens, files = M.list(root)
+  if #gens == 0 then
+    raise(('import: %s holds no sub-folders (%d files); expected one folder per generator'):format(root, #files))
+  end
+  local votes, seen = {}, {}
+  for _, g in ipairs(gens) do
+    local sub, subfiles = M.list(root .. '/' .. g)
+    local set = {}
+    for _, s in ipairs(sub) do set[s] = true end
+    local kind
+    if set.real or set.fake then kind = 'generic'
+    elseif set['0_real'] or set['1_fake'] then kind = 'cnndetection'
+    elseif (set.train or set.val) and (is_dir(root .. '/' .. g .. '/' .. (set.val and 'val' or 'train') .. '/ai') or
+          is_dir(root .. '/' .. g .. '/' .. (set.val and 'val' or 'train') .. '/nature')) then
+      kind = 'genimage'
+    elseif #sub > 0 then
+      -- CNNDetection with categories: <gen>/<category>/0_real
+      local d = root .. '/' .. g .. '/' .. sub[1]
+      if is_dir(d .. '/0_real') or is_dir(d .. '/1_fake') then kind = 'cnndetection' end
+    elseif #subfiles > 0 then
+      kind = 'synthbuster'
+    end
+    kind = kind or 'unknown'
+    votes[kind] = (votes[kind] or 0) + 1
+    seen[kind] = seen[kind] or g
+  end
+  local kinds = {}
+  for k in pairs(votes) do kinds[#kinds + 1] = k end
+  table.sort(kinds)
+  if #kinds == 1 and kinds[1] ~= 'unknown' then return kinds[1] end
+  local parts = {}
+  for _, k in ipairs(kinds) do parts[#parts + 1] = ('%s (%d folders, e.g. %s)'):format(k, votes[k], seen[k]) end
+  raise(('import: cannot tell the layout of %s: %s. Give --layout generic|cnndetection|genimage|synthbuster ' ..
+    '(see docs/data.md)'):format(root, table.concat(parts, '; ')))
+end
+
+-- ---- progress -------------------------------------------------------------------------------
+function M.progress(total, what)
+  if C.cfx_isatty(2) == 0 then return function() end end
+  local t0, last = os.clock(), -1
+  local wall0 = os.time()
+  return function(done, bytes, final)
+    local now = os.time()
+    if not final and now == last then return end
+    last = now
+    local secs = math.max(now - wall0, 1e-9)
+    local rate = done / secs
+    local eta = rate > 0 and (total - done) / rate or 0
+    io.stderr:write(('\r%s: %d/%d %s, %.1f MB/s, ETA %ds   '):format(what, done, total, 'images',
+      bytes / 2 ^ 20 / secs, math.floor(eta)))
+    if final then io.stderr:write('\n') end
+    local _ = t0
+  end
+end
+
+-- ---- the import -----------------------------------------------------------------------------
+local defaults = { out = false, layout = 'auto', on_error = 'skip', split = 'val', reals = false, source = false,
+  report = false }
+
+-- cfx.importer.folders{root, out=, layout='auto', on_error='skip'|'flag', split='val'
+-- (GenImage), reals= (Synthbuster's RAISE folder), report=function(path, reason)}
+-- -> {images=, skipped=, flagged=, path=, layout=}
+function M.folders(root, opts)
+  local o = tensor.options(opts, defaults, 'import')
+  if not o.out then raise('import: give out= (the store to write)') end
+  if o.on_error ~= 'skip' and o.on_error ~= 'flag' then raise("import: on_error must be 'skip' or 'flag'") end
+  local layout = o.layout == 'auto' and M.detect(root) or o.layout
+  local fn = M.layouts[layout]
+  if not fn then raise(('import: unknown layout %s (generic, cnndetection, genimage, synthbuster)'):format(layout)) end
+  local entries = fn(root, o)
+  if #entries == 0 then raise(('import: no images found in %s as layout %s'):format(root, layout)) end
+  local w = data.writer(o.out)
+  w:attr('source', o.source or root)
+  w:attr('layout', layout)
+  local ids, skipped, flagged, bytes = {}, 0, 0, 0
+  local progress = M.progress(#entries, 'import')
+  for i, e in ipairs(entries) do
+    local key = e.generator
+    if not ids[key] then ids[key] = w:generator(e.generator, e.architecture, e.subset) end
+    local f = io.open(e.path, 'rb')
+    local s = f and f:read('*a')
+    if f then f:close() end
+    local ok, why = false, 'cannot open the file'
+    if s then ok, why = pcall(image.decode, s) end
+    if ok then
+      w:add { bytes = s, label = e.label, generator = ids[key], name = e.path:sub(#root + 2) }
+      bytes = bytes + #s
+    else
+      why = tostring(why):gsub('^[^:]*:%d+: ', '')
+      if o.report then o.report(e.path, why) end
+      if o.on_error == 'flag' and s then
+        w:add { bytes = s, label = e.label, generator = ids[key], name = e.path:sub(#root + 2), probe = false,
+          flags = C.CFX_STORE_FLAG_UNREADABLE }
+        flagged = flagged + 1
+      else
+        skipped = skipped + 1
+      end
+    end
+    progress(i, bytes, i == #entries)
+  end
+  w:attr('unreadable_skipped', skipped)
+  w:attr('unreadable_flagged', flagged)
+  local n = w:count()
+  w:finish()
+  return { images = n, skipped = skipped, flagged = flagged, path = o.out, layout = layout }
+end
+
+return M
