@@ -31,6 +31,7 @@ local image_ext = { jpg = true, jpeg = true, png = true, jfif = true, webp = tru
   tif = true, tiff = true }
 local function images_in(dir, recursive)
   local out = {}
+  if not is_dir(dir) then return out end -- a class folder may be absent (GenImage train/nature)
   local function walk(d)
     local dirs, files = M.list(d)
     for _, f in ipairs(files) do
