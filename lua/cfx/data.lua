@@ -382,12 +382,16 @@ M.Loader = Loader
 
 local loader_defaults = {
   store = false, view = false, augment = false, batch = 32, workers = 2, prefetch = 0, shuffle = true,
-  drop_last = false, decode_min_size = 0, seed = 0, start = 0, max_batches = 0, threads = 'auto',
+  drop_last = false, decode_min_size = 'auto', seed = 0, start = 0, max_batches = 0, threads = 'auto',
 }
 
 -- cfx.data.loader{store= | view=, augment=pipeline, batch=32, workers=2, seed=0, shuffle=true,
---   drop_last=false, prefetch=2*workers, decode_min_size=0, start=0, max_batches=0,
---   threads='auto'}.  threads='auto' gives libtorch cpu_count - workers threads (at
+--   drop_last=false, prefetch=2*workers, decode_min_size='auto', start=0, max_batches=0,
+--   threads='auto'}.  decode_min_size='auto': when the pipeline begins by resizing the
+-- shorter side to R (eval), JPEGs are decoded at the smallest DCT scale that keeps both
+-- sides >= R, which is much cheaper; otherwise (training pipelines) at full size, so
+-- that the pixels the detector learns from are the file's own.  A number forces it, 0
+-- turns it off.  threads='auto' gives libtorch cpu_count - workers threads (at
 -- least 1) so that workers and the model do not oversubscribe the cores; a number sets
 -- it; false leaves it alone.  start resumes at a sequence number (loader:state()).
 function M.loader(opts)
@@ -402,7 +406,13 @@ function M.loader(opts)
   c.store, c.indices, c.num_indices, c.augment = view.store.handle, view.idx, view.n, o.augment.handle
   c.batch, c.workers, c.prefetch = o.batch, o.workers, o.prefetch
   c.shuffle, c.drop_last = o.shuffle and 1 or 0, o.drop_last and 1 or 0
-  c.decode_min_size, c.seed, c.start, c.max_batches = o.decode_min_size, o.seed, o.start, o.max_batches
+  local min_size = o.decode_min_size
+  if min_size == 'auto' then
+    local first = o.augment.stages[1]
+    min_size = (first and first.opts and first.name:match('^eval') and first.opts.resize) or 0
+    if min_size == false then min_size = 0 end
+  end
+  c.decode_min_size, c.seed, c.start, c.max_batches = min_size, o.seed, o.start, o.max_batches
   if o.threads == 'auto' then
     C.cfx_set_num_threads(math.max(1, C.cfx_cpu_count() - o.workers))
   elseif type(o.threads) == 'number' then
