@@ -258,4 +258,152 @@ function M.folders(root, opts)
   return { images = n, skipped = skipped, flagged = flagged, path = o.out, layout = layout }
 end
 
+-- ---- parquet shards (Community Forensics) -----------------------------------------------
+-- Columns of the dataset card; image_data and label are required, the rest optional.
+local PQ_COLUMNS = { 'image_name', 'format', 'image_data', 'model_name', 'real_source', 'subset', 'split', 'label',
+  'architecture' }
+
+-- Read one column chunk as a Lua-side accessor: get(i) -> string|number|boolean|nil (0-based row).
+local function column_reader(pq, rg, col, path)
+  local c = ffi.new('cfx_parquet_column')
+  if C.cfx_parquet_read_column(pq, rg, col, c) ~= 0 then
+    raise(('import: %s: %s'):format(path, ffi.string(C.cfx_last_error())))
+  end
+  local t = c.type
+  local get
+  if t == C.CFX_PARQUET_BYTES or t == C.CFX_PARQUET_STRING then
+    get = function(i) return ffi.string(c.data + c.offsets[i], c.offsets[i + 1] - c.offsets[i]) end
+  elseif t == C.CFX_PARQUET_BOOL then
+    local v = ffi.cast('uint8_t*', c.values)
+    get = function(i) return v[i] ~= 0 end
+  elseif t == C.CFX_PARQUET_INT32 then
+    local v = ffi.cast('int32_t*', c.values)
+    get = function(i) return v[i] end
+  elseif t == C.CFX_PARQUET_INT64 then
+    local v = ffi.cast('int64_t*', c.values)
+    get = function(i) return tonumber(v[i]) end
+  elseif t == C.CFX_PARQUET_DOUBLE then
+    local v = ffi.cast('double*', c.values)
+    get = function(i) return v[i] end
+  elseif t == C.CFX_PARQUET_FLOAT then
+    local v = ffi.cast('float*', c.values)
+    get = function(i) return v[i] end
+  else
+    get = function() return nil end
+  end
+  local valid = c.validity
+  local function value(i)
+    if valid ~= nil and valid[i] == 0 then return nil end
+    return get(i)
+  end
+  return value, function() C.cfx_parquet_column_release(c) end
+end
+
+-- cfx.importer.parquet({paths...}, {out=, on_error='skip'|'flag', report=fn}) -> summary.
+-- A path may be a folder: its *.parquet files, sorted.  Generated images belong to
+-- their model_name (architecture and subset from those columns); real images to their
+-- real_source (architecture 'real').
+function M.parquet(paths, opts)
+  local o = tensor.options(opts, defaults, 'import')
+  if not o.out then raise('import: give out= (the store to write)') end
+  local files = {}
+  for _, p in ipairs(paths) do
+    if is_dir(p) then
+      local _, fs = M.list(p)
+      for _, f in ipairs(fs) do if f:match('%.parquet$') then files[#files + 1] = p .. '/' .. f end end
+    else
+      files[#files + 1] = p
+    end
+  end
+  if #files == 0 then raise('import: no .parquet files given') end
+  -- count rows first for the progress line (footers only)
+  local total = 0
+  for _, f in ipairs(files) do
+    local box = ffi.new('cfx_parquet*[1]')
+    if C.cfx_parquet_open(f, box) ~= 0 then raise(('import: %s'):format(ffi.string(C.cfx_last_error()))) end
+    total = total + tonumber(C.cfx_parquet_num_rows(box[0]))
+    C.cfx_parquet_close(box[0])
+  end
+  local w = data.writer(o.out)
+  w:attr('source', o.source or table.concat(files, ' '))
+  w:attr('layout', 'parquet')
+  local ids, skipped, flagged, bytes, done = {}, 0, 0, 0, 0
+  local progress = M.progress(total, 'import')
+  for _, path in ipairs(files) do
+    local box = ffi.new('cfx_parquet*[1]')
+    if C.cfx_parquet_open(path, box) ~= 0 then raise(('import: %s'):format(ffi.string(C.cfx_last_error()))) end
+    local pq = ffi.gc(box[0], C.cfx_parquet_close)
+    local col = {}
+    for _, name in ipairs(PQ_COLUMNS) do
+      local c = C.cfx_parquet_column_index(pq, name)
+      if c >= 0 then col[name] = c end
+    end
+    for _, need in ipairs { 'image_data', 'label' } do
+      if not col[need] then
+        raise(('import: %s has no column %q (expected the Community Forensics columns: %s)'):format(path, need,
+          table.concat(PQ_COLUMNS, ', ')))
+      end
+    end
+    for rg = 0, C.cfx_parquet_num_row_groups(pq) - 1 do
+      local n = tonumber(C.cfx_parquet_row_group_num_rows(pq, rg))
+      local get, release = {}, {}
+      for name, c in pairs(col) do get[name], release[#release + 1] = column_reader(pq, rg, c, path) end
+      local function field(name, i) return get[name] and get[name](i) or nil end
+      for i = 0, n - 1 do
+        local label = field('label', i)
+        if type(label) == 'boolean' then label = label and 1 or 0 end
+        local img = field('image_data', i)
+        local name = field('image_name', i) or ('%s#%d.%d'):format(path:match('[^/]+$'), rg, i)
+        local row = ('%s row %d'):format(path, done)
+        if (label ~= 0 and label ~= 1) or type(img) ~= 'string' then
+          if o.report then o.report(row, ('label %s and image_data %s: expected 0/1 and bytes'):format(
+              tostring(label), type(img))) end
+          skipped = skipped + 1
+        else
+          local gname, arch, subset
+          if label == 1 then
+            gname = field('model_name', i) or 'unknown'
+            arch, subset = field('architecture', i) or 'unknown', field('subset', i) or ''
+          else
+            gname = field('real_source', i) or 'real'
+            arch, subset = 'real', 'real'
+          end
+          local key = gname .. '\0' .. arch .. '\0' .. subset
+          if not ids[key] then
+            local ok, id = pcall(w.generator, w, gname, arch, subset)
+            if not ok then -- the same name with other fields: keep them apart
+              gname = ('%s [%s/%s]'):format(gname, arch, subset)
+              id = w:generator(gname, arch, subset)
+            end
+            ids[key] = id
+          end
+          local ok, why = pcall(image.decode, img)
+          if ok then
+            w:add { bytes = img, label = label, generator = ids[key], name = name }
+            bytes = bytes + #img
+          else
+            why = tostring(why):gsub('^[^:]*:%d+: ', '')
+            if o.report then o.report(row .. ' (' .. name .. ')', why) end
+            if o.on_error == 'flag' then
+              w:add { bytes = img, label = label, generator = ids[key], name = name, probe = false,
+                flags = C.CFX_STORE_FLAG_UNREADABLE }
+              flagged = flagged + 1
+            else
+              skipped = skipped + 1
+            end
+          end
+        end
+        done = done + 1
+        progress(done, bytes, done == total)
+      end
+      for _, r in ipairs(release) do r() end
+    end
+  end
+  w:attr('unreadable_skipped', skipped)
+  w:attr('unreadable_flagged', flagged)
+  local count = w:count()
+  w:finish()
+  return { images = count, skipped = skipped, flagged = flagged, path = o.out, layout = 'parquet', rows = total }
+end
+
 return M
