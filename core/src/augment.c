@@ -91,11 +91,21 @@ int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_
   return 0;
 }
 
-/* torchvision's center_crop: top = round((H - h) / 2), left = round((W - w) / 2). */
+/* Python's round(): halves to the even neighbour. */
+static int32_t round_half_even(double v) { return (int32_t)nearbyint(v); }
+
+/* torchvision's center_crop offset along one axis: round((size - crop) / 2) with
+ * Python's rounding (58.5 -> 58); a crop larger than the image pads (crop - size) // 2
+ * before and the rest after. */
+static int32_t center_offset(int32_t size, int32_t crop) {
+  if (crop > size) return -((crop - size) / 2);
+  return round_half_even((size - crop) / 2.0);
+}
+
 int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image *out) {
   int rc = check_src(src, "center_crop");
   if (rc) return rc;
-  int32_t top = (int32_t)lround((src->height - h) / 2.0), left = (int32_t)lround((src->width - w) / 2.0);
+  int32_t top = center_offset(src->height, h), left = center_offset(src->width, w);
   return cfx_image_crop(src, left, top, w, h, 0, out);
 }
 
@@ -127,6 +137,12 @@ static void cubic_weights(double t, double w[4]) {
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 static inline uint8_t round8(double v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5); }
+/* Truncation as a C cast to uint8, guarded against weights that sum to 0.99999...:
+ * a constant image must stay constant. */
+static inline uint8_t trunc8(double v) {
+  v += 1e-7;
+  return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+}
 
 /* Sample src at continuous point (sx, sy) (pixel centres at i + 0.5) into o[3].
  * Returns 0 when the point lies outside the image (the caller fills). */
@@ -254,21 +270,22 @@ int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out) 
   double sum = 0;
   for (int i = -radius; i <= radius; i++) sum += k[i + radius] = exp(-0.5 * i * i / (sigma * sigma));
   for (int i = 0; i <= 2 * radius; i++) k[i] /= sum;
-  /* scipy filters axis 0 (rows) first, then axis 1, keeping floats in between for
-   * float input; for uint8 input it rounds to uint8 after each axis. */
+  /* scipy filters axis 0 (rows) first, then axis 1; for uint8 input it stores each
+   * axis' result as uint8, truncating (the weights are positive, so no clamping is
+   * needed below 0). */
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
       for (int c = 0; c < 3; c++) {
         double acc = 0;
         for (int i = -radius; i <= radius; i++) acc += k[i + radius] * src->data[((size_t)reflect(y + i, h) * w + x) * 3 + c];
-        tmp[((size_t)y * w + x) * 3 + c] = (float)round8(acc);
+        tmp[((size_t)y * w + x) * 3 + c] = (float)trunc8(acc);
       }
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
       for (int c = 0; c < 3; c++) {
         double acc = 0;
         for (int i = -radius; i <= radius; i++) acc += k[i + radius] * tmp[((size_t)y * w + reflect(x + i, w)) * 3 + c];
-        out->data[((size_t)y * w + x) * 3 + c] = round8(acc);
+        out->data[((size_t)y * w + x) * 3 + c] = trunc8(acc);
       }
   free(k), free(tmp);
   return 0;

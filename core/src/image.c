@@ -191,13 +191,16 @@ static int probe_jpeg(const uint8_t *buf, int64_t n, cfx_image_info *info) {
   if (rc) return rc;
   tjhandle tj = tjInitDecompress();
   if (!tj) return cfx__fail(CFX_ENOMEM, "cannot create a TurboJPEG decompressor");
-  int w, h, ss, cs;
+  int w = 0, h = 0, ss = -1, cs = -1;
   if (tjDecompressHeader3(tj, buf, (unsigned long)n, &w, &h, &ss, &cs) != 0) {
     rc = cfx__fail(CFX_EFORMAT, "bad JPEG header: %s", tjGetErrorStr2(tj));
     tjDestroy(tj);
     return rc;
   }
   tjDestroy(tj);
+  /* A stream that ends (or reaches EOI) before any frame header leaves them unset. */
+  if (w <= 0 || h <= 0 || cs < 0)
+    return cfx__fail(CFX_EFORMAT, "truncated JPEG: no frame header (SOF) before the end of the data");
   info->width = w;
   info->height = h;
   info->subsampling = ss;
@@ -507,8 +510,10 @@ int cfx_image_encode_jpeg(const cfx_image *img, int quality, int subsampling, ui
     tjDestroy(tj);
     return cfx__fail(CFX_ENOMEM, "out of memory for a JPEG of up to %lu bytes", size);
   }
+  /* The accurate integer DCT, as PIL (libjpeg's default JDCT_ISLOW); TurboJPEG would
+   * otherwise pick the fast one below quality 96. */
   if (tjCompress2(tj, img->data, img->width, 0, img->height, TJPF_RGB, &dst, &size, subsampling, quality,
-                  TJFLAG_NOREALLOC) != 0) {
+                  TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT) != 0) {
     rc = cfx__fail(CFX_EINTERNAL, "JPEG encoding failed: %s", tjGetErrorStr2(tj));
     free(dst);
   } else {

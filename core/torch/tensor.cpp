@@ -100,15 +100,19 @@ static void counted_free(void *data) {
   c10::free_cpu(base);
 }
 
+static void count_allocation(int64_t n) {
+  int64_t now = live_bytes.fetch_add(n, std::memory_order_relaxed) + n;
+  int64_t peak = peak_bytes.load(std::memory_order_relaxed);
+  while (now > peak && !peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
 struct CountingAllocator final : c10::Allocator {
   c10::DataPtr allocate(size_t n) const override {
     if (n == 0) return {nullptr, nullptr, &counted_free, at::Device(at::kCPU)};
     char *base = static_cast<char *>(c10::alloc_cpu(n + kHeader));
     std::memcpy(base, &n, sizeof n);
-    int64_t now = live_bytes.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed) + n;
-    int64_t peak = peak_bytes.load(std::memory_order_relaxed);
-    while (now > peak && !peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-    }
+    count_allocation(static_cast<int64_t>(n));
     void *data = base + kHeader;
     return {data, data, &counted_free, at::Device(at::kCPU)};
   }
@@ -194,6 +198,24 @@ int cfx_tensor_from_blob(void *data, const int64_t *d, const int64_t *strides, i
     if (strides) return at::from_blob(data, dims(d, n), dims(strides, n), deleter, o);
     return at::from_blob(data, dims(d, n), deleter, o);
   });
+}
+
+int cfx_tensor_from_malloc(void *data, const int64_t *d, int n, int dtype, cfx_tensor **out) {
+  int rc = make("from_malloc", out, {}, [&] {
+    if (!data) throw std::invalid_argument("data is NULL");
+    at::TensorOptions o = options(dtype, CFX_CPU);
+    int64_t numel = 1;
+    for (int64_t v : dims(d, n)) numel *= v;
+    int64_t bytes = numel * static_cast<int64_t>(c10::elementSize(o.dtype().toScalarType()));
+    at::Tensor t = at::from_blob(data, dims(d, n), [bytes](void *p) {
+      free(p);
+      live_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    }, o);
+    count_allocation(bytes);
+    return t;
+  });
+  if (rc) free(data);
+  return rc;
 }
 
 int cfx_tensor_copy_to(const cfx_tensor *t, void *dst, int64_t nbytes) {

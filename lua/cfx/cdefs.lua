@@ -269,6 +269,7 @@ typedef void (*cfx_release_fn)(void *ctx);
  cfx_tensor **out);
  int cfx_tensor_from_blob(void *data, const int64_t *dims, const int64_t *strides, int ndim,
  int dtype, cfx_release_fn release, void *ctx, cfx_tensor **out);
+ int cfx_tensor_from_malloc(void *data, const int64_t *dims, int ndim, int dtype, cfx_tensor **out);
  int cfx_tensor_copy_to(const cfx_tensor *t, void *dst, int64_t nbytes);
  int cfx_tensor_data_ptr(const cfx_tensor *t, void **out);
  int cfx_tensor_alias(const cfx_tensor *t, cfx_tensor **out);

@@ -430,7 +430,7 @@ local dims = ffi.new('int64_t[4]')
 local out = ffi.new('cfx_tensor*[1]')
 local function owned(ptr, shape, dtype)
   for i, d in ipairs(shape) do dims[i - 1] = d end
-  if C.cfx_tensor_from_blob(ptr, dims, nil, #shape, dtype, C.cfx_free, ptr, out) ~= 0 then err() end
+  if C.cfx_tensor_from_malloc(ptr, dims, #shape, dtype, out) ~= 0 then err() end
   return tensor.wrap(out[0])
 end
 

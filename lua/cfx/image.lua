@@ -22,14 +22,13 @@ local function err(prefix)
   raise(prefix .. ffi.string(C.cfx_last_error()))
 end
 
--- A decoded cfx_image becomes a tensor over the same memory; libtorch calls
--- cfx_free(data) when the tensor's storage dies.
+-- A decoded cfx_image becomes a tensor over the same memory (no copy), counted in
+-- cfx.memory() so that the collector sees it; freed when the tensor's storage dies.
 local function image_to_tensor(img)
   dims[0], dims[1], dims[2] = img.height, img.width, 3
-  if C.cfx_tensor_from_blob(img.data, dims, nil, 3, 0, C.cfx_free, img.data, out) ~= 0 then
-    C.cfx_image_release(img)
-    err('')
-  end
+  local data = img.data
+  img.data = nil -- the tensor owns it now (freed by from_malloc even on failure)
+  if C.cfx_tensor_from_malloc(data, dims, 3, 0, out) ~= 0 then err('') end
   return tensor.wrap(out[0])
 end
 M.image_to_tensor = image_to_tensor

@@ -42,7 +42,7 @@ CFX_API int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w
 CFX_API int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image *out);
 CFX_API int cfx_image_flip(const cfx_image *src, int horizontal, cfx_image *out);
 /* Affine warp as torchvision's F.affine on a PIL image: rotate by angle degrees
- * (counter-clockwise), translate by (tx, ty) pixels, scale, shear by (shear_x,
+ * (clockwise on screen, as torchvision), translate by (tx, ty) pixels, scale, shear by (shear_x,
  * shear_y) degrees, about the image centre.  filter: CFX_FILTER_NEAREST, _BILINEAR or
  * _BICUBIC; pixels from outside the source take fill (0xRRGGBB). */
 CFX_API int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, double scale,
@@ -55,7 +55,8 @@ CFX_API int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32
 CFX_API int cfx_image_cutout(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
                              cfx_image *out);
 /* Gaussian blur with standard deviation sigma (pixels), truncated at 4 sigma, mirror
- * ("reflect") borders: scipy.ndimage.gaussian_filter on each channel. */
+ * ("reflect") borders: scipy.ndimage.gaussian_filter on each uint8 channel (which
+ * truncates after each axis). */
 CFX_API int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out);
 /* Encode as JPEG at quality (4:2:0) and decode again, in memory. */
 CFX_API int cfx_image_jpeg_roundtrip(const cfx_image *src, int quality, cfx_image *out);

@@ -84,6 +84,10 @@ CFX_API int cfx_tensor_from_data(const void *data, const int64_t *dims, int ndim
  * release(ctx) is called once the storage is no longer used (release may be NULL). */
 CFX_API int cfx_tensor_from_blob(void *data, const int64_t *dims, const int64_t *strides, int ndim,
                                  int dtype, cfx_release_fn release, void *ctx, cfx_tensor **out);
+/* A CPU tensor that takes ownership of malloc'd row-major memory (no copy): it is
+ * counted in cfx_memory_live_bytes and freed with free() when the storage dies.  On
+ * failure the memory is freed too. */
+CFX_API int cfx_tensor_from_malloc(void *data, const int64_t *dims, int ndim, int dtype, cfx_tensor **out);
 /* Copy the elements, row-major, in the tensor's dtype, to dst (CPU memory of nbytes;
  * nbytes must equal numel * dtype size).  Works for any device and layout. */
 CFX_API int cfx_tensor_copy_to(const cfx_tensor *t, void *dst, int64_t nbytes);
