@@ -42,6 +42,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -684,6 +685,12 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  /* Image pipelines allocate and free buffers of 0.1 to a few MB per image; glibc would
+   * mmap each one and give it back to the kernel on free, page-faulting it in again for
+   * the next image (about 1 ms per 512x512 image).  Keep such blocks in the heap. */
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+
   struct smain s;
   lua_State *L;
   int status;
