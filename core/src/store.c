@@ -606,6 +606,18 @@ static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, 
   return 0;
 }
 
+/* The length of the 1-d dataset `name` (0 if it is not 1-d). */
+static int dataset_len(hid_t f, const char *path, const char *name, uint64_t *len) {
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) return h5_fail(CFX_EFORMAT, name, path);
+  hid_t sp = H5Dget_space(d);
+  hsize_t dims[1] = {0};
+  if (H5Sget_simple_extent_ndims(sp) == 1) H5Sget_simple_extent_dims(sp, dims, NULL);
+  H5Sclose(sp), H5Dclose(d);
+  *len = dims[0];
+  return 0;
+}
+
 static int check_header(hid_t f, const char *path) {
   hid_t a = H5Aexists(f, "cfx_format") > 0 ? H5Aopen(f, "cfx_format", H5P_DEFAULT) : -1;
   char *fmt = a >= 0 ? read_string_attr(a) : NULL;
@@ -649,34 +661,18 @@ int cfx_store_open(const char *path, cfx_store **out) {
   }
   s->fd = -1;
   if ((rc = check_header(f, path))) goto done;
-  /* the number of images from /images/label */
+  /* the number of images and of generators */
   {
-    hid_t d = H5Dopen2(f, "images/label", H5P_DEFAULT);
-    if (d < 0) {
-      rc = h5_fail(CFX_EFORMAT, "missing /images/label", path);
+    uint64_t n_images, n_gens;
+    if ((rc = dataset_len(f, path, "images/label", &n_images)) || (rc = dataset_len(f, path, "generators/name", &n_gens)))
+      goto done;
+    if (n_gens > INT32_MAX || n_images > INT64_MAX / 2) {
+      rc = cfx__fail(CFX_EFORMAT, "%s: %llu images, %llu generators", path, (unsigned long long)n_images,
+                     (unsigned long long)n_gens);
       goto done;
     }
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[1] = {0};
-    if (H5Sget_simple_extent_ndims(sp) == 1) H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp), H5Dclose(d);
-    s->n = (int64_t)dims[0];
-  }
-  {
-    hid_t d = H5Dopen2(f, "generators/name", H5P_DEFAULT);
-    if (d < 0) {
-      rc = h5_fail(CFX_EFORMAT, "missing /generators/name", path);
-      goto done;
-    }
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[1] = {0};
-    if (H5Sget_simple_extent_ndims(sp) == 1) H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp), H5Dclose(d);
-    if (dims[0] > INT32_MAX) {
-      rc = cfx__fail(CFX_EFORMAT, "%s: %llu generators", path, (unsigned long long)dims[0]);
-      goto done;
-    }
-    s->ngen = (int32_t)dims[0];
+    s->n = (int64_t)n_images;
+    s->ngen = (int32_t)n_gens;
   }
   uint64_t n = (uint64_t)s->n;
   if ((rc = read_1d(f, path, "images/offset", H5T_NATIVE_UINT64, 8, n + 1, (void **)&s->offset)) ||
