@@ -230,6 +230,79 @@ typedef struct cfx_loader_stats {
  int64_t cfx_loader_position(const cfx_loader *l);
  int cfx_metrics_average_precision(const double *scores, const uint8_t *labels, int64_t n, double *out);
  int cfx_metrics_roc_auc(const double *scores, const uint8_t *labels, int64_t n, double *out);
+typedef struct cfx_parquet cfx_parquet;
+enum {
+ CFX_PARQUET_BOOL = 1,
+ CFX_PARQUET_INT32 = 2,
+ CFX_PARQUET_INT64 = 3,
+ CFX_PARQUET_INT96 = 4,
+ CFX_PARQUET_FLOAT = 5,
+ CFX_PARQUET_DOUBLE = 6,
+ CFX_PARQUET_BYTES = 7,
+ CFX_PARQUET_STRING = 8,
+ CFX_PARQUET_FIXED_BYTES = 9
+};
+enum {
+ CFX_PARQUET_UNCOMPRESSED = 0,
+ CFX_PARQUET_SNAPPY = 1,
+ CFX_PARQUET_GZIP = 2,
+ CFX_PARQUET_LZO = 3,
+ CFX_PARQUET_BROTLI = 4,
+ CFX_PARQUET_LZ4 = 5,
+ CFX_PARQUET_ZSTD = 6,
+ CFX_PARQUET_LZ4_RAW = 7
+};
+typedef struct cfx_parquet_column_info {
+ const char *name;
+ int32_t type;
+ int32_t physical_type;
+ int32_t type_length;
+ int32_t optional;
+ int32_t converted_type;
+ int32_t logical_type;
+} cfx_parquet_column_info;
+typedef struct cfx_parquet_chunk_info {
+ int32_t codec;
+ int32_t has_dictionary;
+ int64_t num_values;
+ int64_t offset;
+ int64_t compressed_size;
+ int64_t uncompressed_size;
+} cfx_parquet_chunk_info;
+typedef struct cfx_parquet_column {
+ int32_t type;
+ int32_t width;
+ int64_t length;
+ int64_t null_count;
+ void *values;
+ int64_t *offsets;
+ uint8_t *data;
+ uint8_t *validity;
+ int64_t capacity_[4];
+} cfx_parquet_column;
+ int cfx_parquet_open(const char *path, cfx_parquet **out);
+ int cfx_parquet_open_memory(const uint8_t *buf, int64_t n, const char *name, cfx_parquet **out);
+ void cfx_parquet_close(cfx_parquet *pq);
+ int cfx_parquet_set_max_bytes(cfx_parquet *pq, int64_t max_bytes);
+ int64_t cfx_parquet_num_rows(const cfx_parquet *pq);
+ int32_t cfx_parquet_num_row_groups(const cfx_parquet *pq);
+ int64_t cfx_parquet_row_group_num_rows(const cfx_parquet *pq, int32_t rg);
+ int32_t cfx_parquet_num_columns(const cfx_parquet *pq);
+ const char *cfx_parquet_column_name(const cfx_parquet *pq, int32_t col);
+ int32_t cfx_parquet_column_type(const cfx_parquet *pq, int32_t col);
+ int32_t cfx_parquet_column_index(const cfx_parquet *pq, const char *name);
+ int cfx_parquet_column_describe(const cfx_parquet *pq, int32_t col, cfx_parquet_column_info *out);
+ int cfx_parquet_chunk_describe(const cfx_parquet *pq, int32_t rg, int32_t col,
+ cfx_parquet_chunk_info *out);
+ const char *cfx_parquet_created_by(const cfx_parquet *pq);
+ int32_t cfx_parquet_num_metadata(const cfx_parquet *pq);
+ const char *cfx_parquet_metadata_key(const cfx_parquet *pq, int32_t i);
+ const char *cfx_parquet_metadata_value(const cfx_parquet *pq, int32_t i, int64_t *len);
+ const char *cfx_parquet_metadata_find(const cfx_parquet *pq, const char *key, int64_t *len);
+ int cfx_parquet_read_column(const cfx_parquet *pq, int32_t rg, int32_t col, cfx_parquet_column *out);
+ void cfx_parquet_column_release(cfx_parquet_column *col);
+ const char *cfx_parquet_type_name(int32_t type);
+ const char *cfx_parquet_codec_name(int32_t codec);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -7,6 +7,7 @@
 #include "cfx/image.h"
 #include "cfx/loader.h"
 #include "cfx/metrics.h"
+#include "cfx/parquet.h"
 #include "cfx/store.h"
 #include "cfx/tensor.h"
 #endif

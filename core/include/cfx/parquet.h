@@ -44,15 +44,15 @@ typedef struct cfx_parquet cfx_parquet;
 /* Column types as cfx sees them (the Parquet physical type, plus STRING for a
  * BYTE_ARRAY annotated UTF8/STRING, ENUM or JSON). */
 enum {
-  CFX_PARQUET_BOOL = 1,        /* values: uint8_t 0/1 */
-  CFX_PARQUET_INT32 = 2,       /* values: int32_t (also INT(8), INT(16), DATE, ...) */
-  CFX_PARQUET_INT64 = 3,       /* values: int64_t (also timestamps) */
-  CFX_PARQUET_INT96 = 4,       /* values: 12 raw bytes each (legacy timestamps) */
-  CFX_PARQUET_FLOAT = 5,       /* values: float */
-  CFX_PARQUET_DOUBLE = 6,      /* values: double */
-  CFX_PARQUET_BYTES = 7,       /* offsets + data */
-  CFX_PARQUET_STRING = 8,      /* offsets + data, UTF-8 as the writer declared (not checked) */
-  CFX_PARQUET_FIXED_BYTES = 9  /* values: type_length raw bytes each */
+  CFX_PARQUET_BOOL = 1,       /* values: uint8_t 0/1 */
+  CFX_PARQUET_INT32 = 2,      /* values: int32_t (also INT(8), INT(16), DATE, ...) */
+  CFX_PARQUET_INT64 = 3,      /* values: int64_t (also timestamps) */
+  CFX_PARQUET_INT96 = 4,      /* values: 12 raw bytes each (legacy timestamps) */
+  CFX_PARQUET_FLOAT = 5,      /* values: float */
+  CFX_PARQUET_DOUBLE = 6,     /* values: double */
+  CFX_PARQUET_BYTES = 7,      /* offsets + data */
+  CFX_PARQUET_STRING = 8,     /* offsets + data, UTF-8 as the writer declared (not checked) */
+  CFX_PARQUET_FIXED_BYTES = 9 /* values: type_length raw bytes each */
 };
 
 /* Compression codecs, numbered as Parquet's CompressionCodec. */
@@ -91,13 +91,14 @@ typedef struct cfx_parquet_chunk_info {
 } cfx_parquet_chunk_info;
 
 /* One decoded column chunk.  Zero-initialise it before the first read ({0} in C,
- * ffi.new in LuaJIT); later reads reuse its buffers.  Value i is null when validity
- * is non-NULL and validity[i] == 0; a null's slot in values is zero-filled and its
- * byte range is empty. */
+ * ffi.new in LuaJIT); later reads reuse its buffers (keep one per column when walking
+ * row groups: a read frees the buffers its type does not use).  Value i is null when
+ * validity is non-NULL and validity[i] == 0; a null's slot in values is zero-filled
+ * and its byte range is empty. */
 typedef struct cfx_parquet_column {
-  int32_t type;         /* CFX_PARQUET_* */
-  int32_t width;        /* bytes per value in values: 1 BOOL, 4, 8, 12 INT96, type_length; 0 for BYTES/STRING */
-  int64_t length;       /* number of values = rows of the row group */
+  int32_t type;   /* CFX_PARQUET_* */
+  int32_t width;  /* bytes per value in values: 1 BOOL, 4, 8, 12 INT96, type_length; 0 for BYTES/STRING */
+  int64_t length; /* number of values = rows of the row group */
   int64_t null_count;
   void *values;         /* fixed-width types: length * width bytes; NULL for BYTES/STRING */
   int64_t *offsets;     /* BYTES/STRING: length + 1 offsets, value i = data[offsets[i] .. offsets[i+1]) */
@@ -132,10 +133,10 @@ CFX_API int32_t cfx_parquet_column_type(const cfx_parquet *pq, int32_t col);
 /* Index of the first column named name (or CFX_ENOTFOUND). */
 CFX_API int32_t cfx_parquet_column_index(const cfx_parquet *pq, const char *name);
 /* Schema facts about column col. */
-CFX_API int cfx_parquet_column_info(const cfx_parquet *pq, int32_t col, cfx_parquet_column_info *out);
+CFX_API int cfx_parquet_column_describe(const cfx_parquet *pq, int32_t col, cfx_parquet_column_info *out);
 /* Storage facts about the chunk of column col in row group rg. */
-CFX_API int cfx_parquet_chunk_info(const cfx_parquet *pq, int32_t rg, int32_t col,
-                                   cfx_parquet_chunk_info *out);
+CFX_API int cfx_parquet_chunk_describe(const cfx_parquet *pq, int32_t rg, int32_t col,
+                                       cfx_parquet_chunk_info *out);
 
 /* The writer's created_by string ("" when absent). */
 CFX_API const char *cfx_parquet_created_by(const cfx_parquet *pq);
@@ -151,8 +152,7 @@ CFX_API const char *cfx_parquet_metadata_find(const cfx_parquet *pq, const char 
 
 /* Decode the chunk of column col in row group rg into out (see cfx_parquet_column).
  * On failure out is released and the message names file, row group, column, page. */
-CFX_API int cfx_parquet_read_column(const cfx_parquet *pq, int32_t rg, int32_t col,
-                                    cfx_parquet_column *out);
+CFX_API int cfx_parquet_read_column(const cfx_parquet *pq, int32_t rg, int32_t col, cfx_parquet_column *out);
 /* Free a column's buffers and zero it (NULL and released columns are fine). */
 CFX_API void cfx_parquet_column_release(cfx_parquet_column *col);
 
