@@ -38,7 +38,7 @@ sanitize: deps
 	cmake -S . -B build-asan -DCFX_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=0 ctest -L 'c|lua' --output-on-failure
+	  ASAN_OPTIONS=detect_leaks=0 ctest -L '^(c|lua)$$' --output-on-failure
 
 format:
 	clang-format -i core/include/cfx/*.h core/src/*.c core/torch/*.cpp core/torch/*.h core/app/*.c tests/c/*.c
