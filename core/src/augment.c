@@ -488,7 +488,9 @@ static int apply_op(cfx_image *img, cfx_rng *rng, const cfx_randaugment_opts *o,
   case CFX_AUG_TRANSLATE: {
     double tx = round(cfx_rng_uniform(rng, -o->translate_max, o->translate_max) * w);
     double ty = round(cfx_rng_uniform(rng, -o->translate_max, o->translate_max) * h);
-    STEP(cfx_image_affine(img, 0, tx, ty, 1, 0, 0, CFX_FILTER_NEAREST, 0, NEXT));
+    /* An integer shift with nearest sampling is a shifted copy: the same pixels as
+     * cfx_image_affine(img, 0, tx, ty, 1, 0, 0, NEAREST, 0), without per-pixel maths. */
+    STEP(cfx_image_crop(img, -(int32_t)tx, -(int32_t)ty, w, h, 0, NEXT));
     break;
   }
   case CFX_AUG_SHEAR:

@@ -179,3 +179,13 @@ describe('cfx.augment single ops', function()
     assert.is_true(one:max():item() <= 1 + 1e-6 and one:min():item() >= -1 - 1e-6)
   end)
 end)
+
+describe('translation', function()
+  it('an integer nearest translation equals the shifted crop RandAugment uses for it', function()
+    local A = cfx.augment
+    local t = cfx.randint(0, 256, { 30, 40, 3 }, { dtype = 'uint8' })
+    for _, d in ipairs { { 0, 0 }, { 13, -7 }, { -4, 22 }, { 39, 0 }, { -50, 3 } } do
+      assert.is_true(A.affine(t, { translate = d, filter = 'nearest' }) == A.crop(t, 1 - d[1], 1 - d[2], 40, 30))
+    end
+  end)
+end)
