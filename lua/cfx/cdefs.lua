@@ -303,6 +303,47 @@ typedef struct cfx_parquet_column {
  void cfx_parquet_column_release(cfx_parquet_column *col);
  const char *cfx_parquet_type_name(int32_t type);
  const char *cfx_parquet_codec_name(int32_t codec);
+typedef struct cfx_safetensors cfx_safetensors;
+enum {
+ CFX_SAFETENSORS_F64 = 0,
+ CFX_SAFETENSORS_F32 = 1,
+ CFX_SAFETENSORS_F16 = 2,
+ CFX_SAFETENSORS_BF16 = 3,
+ CFX_SAFETENSORS_I64 = 4,
+ CFX_SAFETENSORS_I32 = 5,
+ CFX_SAFETENSORS_I16 = 6,
+ CFX_SAFETENSORS_I8 = 7,
+ CFX_SAFETENSORS_U8 = 8,
+ CFX_SAFETENSORS_BOOL = 9,
+ CFX_SAFETENSORS_U16 = 10,
+ CFX_SAFETENSORS_U32 = 11,
+ CFX_SAFETENSORS_U64 = 12,
+ CFX_SAFETENSORS_F8_E4M3 = 13,
+ CFX_SAFETENSORS_F8_E5M2 = 14,
+ CFX_SAFETENSORS_NUM_DTYPES = 15
+};
+enum { CFX_SAFETENSORS_MAX_HEADER = 100000000 };
+ const char *cfx_safetensors_dtype_name(int32_t dtype);
+ int32_t cfx_safetensors_dtype_size(int32_t dtype);
+ int cfx_safetensors_open(const char *path, cfx_safetensors **out);
+ int cfx_safetensors_open_memory(const uint8_t *buf, int64_t n, const char *name,
+ cfx_safetensors **out);
+ void cfx_safetensors_close(cfx_safetensors *st);
+ int32_t cfx_safetensors_count(const cfx_safetensors *st);
+ int32_t cfx_safetensors_find(const cfx_safetensors *st, const char *name);
+ const char *cfx_safetensors_name(const cfx_safetensors *st, int32_t i);
+ int32_t cfx_safetensors_dtype(const cfx_safetensors *st, int32_t i);
+ int32_t cfx_safetensors_ndim(const cfx_safetensors *st, int32_t i);
+ const int64_t *cfx_safetensors_shape(const cfx_safetensors *st, int32_t i);
+ const void *cfx_safetensors_data(const cfx_safetensors *st, int32_t i, int64_t *nbytes);
+ int32_t cfx_safetensors_num_metadata(const cfx_safetensors *st);
+ const char *cfx_safetensors_metadata_key(const cfx_safetensors *st, int32_t i);
+ const char *cfx_safetensors_metadata_value(const cfx_safetensors *st, int32_t i);
+ const char *cfx_safetensors_metadata(const cfx_safetensors *st, const char *key);
+ int cfx_safetensors_write(const char *path, int32_t n, const char *const *names,
+ const int32_t *dtypes, const int64_t *const *shapes, const int32_t *ndims,
+ const void *const *data, int32_t nmeta, const char *const *meta_keys,
+ const char *const *meta_values);
 typedef struct cfx_tensor cfx_tensor;
 typedef enum cfx_dtype {
  CFX_UINT8 = 0,

@@ -8,6 +8,7 @@
 #include "cfx/loader.h"
 #include "cfx/metrics.h"
 #include "cfx/parquet.h"
+#include "cfx/safetensors.h"
 #include "cfx/store.h"
 #include "cfx/tensor.h"
 #endif
