@@ -19,6 +19,7 @@ cfx.data = require 'cfx.data'
 cfx.synth = require 'cfx.synth'
 cfx.metrics = require 'cfx.metrics'
 cfx.importer = require 'cfx.importer'
+cfx.safetensors = require 'cfx.safetensors'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',
