@@ -6,6 +6,7 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
+#include <c10/util/Logging.h>
 #include <torch/cuda.h>
 
 #include <atomic>
@@ -122,6 +123,13 @@ struct CountingAllocator final : c10::Allocator {
 static CountingAllocator counting_allocator;
 static const bool allocator_installed = [] {
   c10::SetCPUAllocator(&counting_allocator, /*priority=*/100);
+  // Every c10::Error captures a C++ backtrace when it is constructed, with glibc's
+  // backtrace(), which walks the stack with libgcc's unwinder.  Called from LuaJIT,
+  // the stack holds JIT-compiled frames without unwind information, and the unwinder
+  // can abort the process there (seen as a SIGABRT inside c10::get_backtrace on shape
+  // errors raised from hot Lua loops).  cfx reports libtorch errors without that
+  // backtrace anyway, so don't take it.
+  c10::SetStackTraceFetcher([] { return std::string("(C++ stack trace not captured under cfx)"); });
   return true;
 }();
 

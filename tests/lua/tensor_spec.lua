@@ -253,3 +253,19 @@ describe('memory', function()
     assert.is_true(cfx.memory().collections > 0)
   end)
 end)
+
+describe('libtorch errors from compiled code', function()
+  it('survive thousands of shape errors raised inside a hot (JIT-compiled) loop', function()
+    -- c10::Error used to capture a C++ backtrace by unwinding through LuaJIT's
+    -- compiled frames, which could abort the process (see core/torch/tensor.cpp).
+    local a, b = cfx.ones(2, 3), cfx.ones(2, 4)
+    local caught = 0
+    for _ = 1, 3000 do
+      local ok, e = pcall(function() return a + b end)
+      if not ok and e:find('float32%[2, 3%]') then caught = caught + 1 end
+      ok = pcall(cfx.F.cross_entropy, cfx.ones(2, 3), cfx.tensor({ 9, 9 }, { dtype = 'int64' }))
+      if not ok then caught = caught + 1 end
+    end
+    assert.equal(6000, caught)
+  end)
+end)
