@@ -202,6 +202,34 @@ int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, d
   m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
   m[2] += cx, m[5] += cy;
   uint8_t fc[3] = {(uint8_t)(fill >> 16), (uint8_t)(fill >> 8), (uint8_t)fill};
+  if (filter == CFX_FILTER_BILINEAR) { /* the common case, inlined, with PIL's arithmetic */
+    const int w = src->width, h = src->height;
+    const uint8_t *d = src->data;
+    for (int y = 0; y < out->height; y++) {
+      double py = y + 0.5, rx = m[1] * py + m[2], ry = m[4] * py + m[5];
+      uint8_t *o = out->data + (size_t)y * out->width * 3;
+      for (int x = 0; x < out->width; x++, o += 3) {
+        double px = x + 0.5, sx = m[0] * px + rx, sy = m[3] * px + ry;
+        if (sx < 0 || sy < 0 || sx >= w || sy >= h) {
+          o[0] = fc[0], o[1] = fc[1], o[2] = fc[2];
+          continue;
+        }
+        double fx = sx - 0.5, fy = sy - 0.5;
+        int x0 = fx < 0 ? -1 : (int)fx, y0 = fy < 0 ? -1 : (int)fy;
+        double tx = fx - x0, ty = fy - y0;
+        int xa = x0 < 0 ? 0 : x0, xb = x0 + 1 >= w ? w - 1 : x0 + 1;
+        int ya = y0 < 0 ? 0 : y0, yb = y0 + 1 >= h ? h - 1 : y0 + 1;
+        const uint8_t *r0 = d + (size_t)ya * w * 3, *r1 = d + (size_t)yb * w * 3;
+        const uint8_t *p00 = r0 + xa * 3, *p01 = r0 + xb * 3, *p10 = r1 + xa * 3, *p11 = r1 + xb * 3;
+        for (int c = 0; c < 3; c++) {
+          double top = p00[c] + (p01[c] - p00[c]) * tx, bot = p10[c] + (p11[c] - p10[c]) * tx;
+          double v = top + (bot - top) * ty; /* PIL's transform truncates (a C cast) */
+          o[c] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+        }
+      }
+    }
+    return 0;
+  }
   for (int y = 0; y < out->height; y++) {
     for (int x = 0; x < out->width; x++) {
       double px = x + 0.5, py = y + 0.5;
