@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -59,4 +62,31 @@ int cfx_fs_list(const char *path, char **out, int64_t *n) {
   if (!buf) return cfx__fail(CFX_ENOMEM, "%s: out of memory listing the directory", path);
   *out = buf, *n = (int64_t)used;
   return rc;
+}
+
+int cfx__map_file(const char *path, int64_t min_size, const char *too_short, void **map, int64_t *n) {
+  char ebuf[128];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cfx__fail(CFX_EIO, "cannot open '%s': %s", path, strerror_r(errno, ebuf, sizeof ebuf));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return cfx__fail(CFX_EIO, "cannot stat '%s': %s", path, strerror_r(e, ebuf, sizeof ebuf));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return cfx__fail(CFX_EIO, "'%s' is not a regular file", path);
+  }
+  int64_t size = (int64_t)st.st_size;
+  if (size < min_size) {
+    close(fd);
+    return cfx__fail(CFX_EFORMAT, "%s: %lld bytes is too short for %s", path, (long long)size, too_short);
+  }
+  void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (m == MAP_FAILED) return cfx__fail(CFX_EIO, "cannot map '%s': %s", path, strerror_r(e, ebuf, sizeof ebuf));
+  *map = m, *n = size;
+  return 0;
 }

@@ -7,4 +7,8 @@
 /* Format a message into cfx_last_error() and return code (a negative CFX_E*). */
 __attribute__((format(printf, 2, 3))) int cfx__fail(int code, const char *fmt, ...);
 
+/* Map the regular file path read-only: *map and *n (>= min_size, else CFX_EFORMAT saying
+ * "PATH: N bytes is too short for TOO_SHORT").  Release with munmap(*map, *n). */
+int cfx__map_file(const char *path, int64_t min_size, const char *too_short, void **map, int64_t *n);
+
 #endif

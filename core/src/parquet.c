@@ -851,32 +851,11 @@ int cfx_parquet_open(const char *path, cfx_parquet **out) {
   if (!out) return cfx__fail(CFX_EINVAL, "cfx_parquet_open: out is NULL");
   *out = NULL;
   if (!path) return cfx__fail(CFX_EINVAL, "cfx_parquet_open: path is NULL");
-  char ebuf[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cfx__fail(CFX_EIO, "cannot open '%s': %s", path, strerror_r(errno, ebuf, sizeof ebuf));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return cfx__fail(CFX_EIO, "cannot stat '%s': %s", path, strerror_r(e, ebuf, sizeof ebuf));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return cfx__fail(CFX_EIO, "'%s' is not a regular file", path);
-  }
-  int64_t n = (int64_t)st.st_size;
-  if (n < 12) {
-    close(fd);
-    return cfx__fail(CFX_EFORMAT,
-                     "%s: %lld bytes is too short for a Parquet file (at least 12: magic and footer)", path,
-                     (long long)n);
-  }
-  void *map = mmap(NULL, (size_t)n, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  close(fd);
-  if (map == MAP_FAILED)
-    return cfx__fail(CFX_EIO, "cannot map '%s': %s", path, strerror_r(e, ebuf, sizeof ebuf));
-  int rc = open_buffer(map, n, path, map, out);
+  void *map;
+  int64_t n;
+  int rc = cfx__map_file(path, 12, "a Parquet file (at least 12: magic and footer)", &map, &n);
+  if (rc) return rc;
+  rc = open_buffer(map, n, path, map, out);
   if (rc) munmap(map, (size_t)n);
   return rc;
 }

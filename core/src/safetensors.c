@@ -541,31 +541,11 @@ int cfx_safetensors_open_memory(const uint8_t *buf, int64_t n, const char *name,
 int cfx_safetensors_open(const char *path, cfx_safetensors **out) {
   if (!path || !out) return cfx__fail(CFX_EINVAL, "cfx_safetensors_open: path or out is NULL");
   *out = NULL;
-  char ebuf[128];
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cfx__fail(CFX_EIO, "cannot open '%s': %s", path, strerror_r(errno, ebuf, sizeof ebuf));
-  struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    int e = errno;
-    close(fd);
-    return cfx__fail(CFX_EIO, "cannot stat '%s': %s", path, strerror_r(e, ebuf, sizeof ebuf));
-  }
-  if (!S_ISREG(sb.st_mode)) {
-    close(fd);
-    return cfx__fail(CFX_EIO, "'%s' is not a regular file", path);
-  }
-  int64_t n = (int64_t)sb.st_size;
-  if (n < 8) {
-    close(fd);
-    return cfx__fail(CFX_EFORMAT, "%s: %lld bytes is too short for a safetensors file (at least 8)", path,
-                     (long long)n);
-  }
-  void *map = mmap(NULL, (size_t)n, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  close(fd);
-  if (map == MAP_FAILED)
-    return cfx__fail(CFX_EIO, "cannot map '%s': %s", path, strerror_r(e, ebuf, sizeof ebuf));
-  int rc = open_buffer(map, n, path, map, out);
+  void *map;
+  int64_t n;
+  int rc = cfx__map_file(path, 8, "a safetensors file (at least 8)", &map, &n);
+  if (rc) return rc;
+  rc = open_buffer(map, n, path, map, out);
   if (rc) munmap(map, (size_t)n);
   return rc;
 }
