@@ -90,3 +90,11 @@ int cfx__map_file(const char *path, int64_t min_size, const char *too_short, voi
   *map = m, *n = size;
   return 0;
 }
+
+int cfx__fsync_path(const char *path, int dir) {
+  int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}

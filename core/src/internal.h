@@ -11,4 +11,7 @@ __attribute__((format(printf, 2, 3))) int cfx__fail(int code, const char *fmt, .
  * "PATH: N bytes is too short for TOO_SHORT").  Release with munmap(*map, *n). */
 int cfx__map_file(const char *path, int64_t min_size, const char *too_short, void **map, int64_t *n);
 
+/* fsync a file (dir 0) or a directory (dir 1) by path; 0 or -1 with errno. */
+int cfx__fsync_path(const char *path, int dir);
+
 #endif

@@ -692,14 +692,6 @@ static void put_i64(sbuf *b, int64_t v) {
   put(b, s, (size_t)k);
 }
 
-static int fsync_path(const char *path, int dir) {
-  int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
 static int write_all(int fd, const void *p, int64_t n) {
   const uint8_t *b = p;
   while (n > 0) {
@@ -832,7 +824,7 @@ int cfx_safetensors_write(const char *path, int32_t n, const char *const *names,
       unlink(tmp);
     } else {
       char *dir = strdup(path);
-      if (dir) fsync_path(dirname(dir), 1);
+      if (dir) cfx__fsync_path(dirname(dir), 1);
       free(dir);
     }
   }

@@ -247,14 +247,6 @@ static int write_strings(hid_t loc, const char *name, char **strs, uint64_t n) {
   return rc;
 }
 
-static int fsync_path(const char *path, int dir) {
-  int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
 /* The HDF5 part of finish: everything into the file tmp. */
 static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -451,14 +443,14 @@ int cfx_store_writer_finish(cfx_store_writer *w) {
   }
   int rc = write_hdf5(w, tmp);
   remove_spools(w);
-  if (!rc && fsync_path(tmp, 0) != 0) rc = cfx__fail(CFX_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
+  if (!rc && cfx__fsync_path(tmp, 0) != 0) rc = cfx__fail(CFX_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
   if (!rc && rename(tmp, w->path) != 0)
     rc = cfx__fail(CFX_EIO, "cannot rename %s to %s: %s", tmp, w->path, strerror(errno));
   if (rc) {
     unlink(tmp);
   } else {
     char *dir = strdup(w->path);
-    if (dir) fsync_path(dirname(dir), 1);
+    if (dir) cfx__fsync_path(dirname(dir), 1);
     free(dir);
   }
   free(tmp);
