@@ -72,6 +72,9 @@ end
 -- Each returns a list of {path=, label=, generator=, architecture=, subset=} entries.
 M.layouts = {}
 
+local function fake(p, gen) return { path = p, label = 1, generator = gen, architecture = arch_of(gen), subset = 'eval' } end
+local function real(p, source) return { path = p, label = 0, generator = source, architecture = 'real', subset = 'real' } end
+
 -- <root>/<generator>/<real|fake>/<image>: the official code's layout
 function M.layouts.generic(root)
   local entries = {}
@@ -80,9 +83,7 @@ function M.layouts.generic(root)
       local d = root .. '/' .. g .. '/' .. class
       if is_dir(d) then
         for _, p in ipairs(images_in(d, true)) do
-          entries[#entries + 1] = class == 'fake' and
-              { path = p, label = 1, generator = g, architecture = arch_of(g), subset = 'eval' } or
-              { path = p, label = 0, generator = g .. '/real', architecture = 'real', subset = 'real' }
+          entries[#entries + 1] = class == 'fake' and fake(p, g) or real(p, g .. '/real')
         end
       end
     end
@@ -95,10 +96,10 @@ function M.layouts.cnndetection(root)
   local entries = {}
   local function add(gen, d)
     for _, p in ipairs(images_in(d .. '/1_fake', true)) do
-      entries[#entries + 1] = { path = p, label = 1, generator = gen, architecture = arch_of(gen), subset = 'eval' }
+      entries[#entries + 1] = fake(p, gen)
     end
     for _, p in ipairs(images_in(d .. '/0_real', true)) do
-      entries[#entries + 1] = { path = p, label = 0, generator = gen .. '/real', architecture = 'real', subset = 'real' }
+      entries[#entries + 1] = real(p, gen .. '/real')
     end
   end
   for _, g in ipairs((M.list(root))) do
@@ -121,10 +122,10 @@ function M.layouts.genimage(root, o)
     local d = root .. '/' .. g .. '/' .. o.split
     if is_dir(d) then
       for _, p in ipairs(images_in(d .. '/ai', true)) do
-        entries[#entries + 1] = { path = p, label = 1, generator = g, architecture = arch_of(g), subset = 'eval' }
+        entries[#entries + 1] = fake(p, g)
       end
       for _, p in ipairs(images_in(d .. '/nature', true)) do
-        entries[#entries + 1] = { path = p, label = 0, generator = g .. '/nature', architecture = 'real', subset = 'real' }
+        entries[#entries + 1] = real(p, g .. '/nature')
       end
     end
   end
@@ -136,12 +137,12 @@ function M.layouts.synthbuster(root, o)
   local entries = {}
   for _, g in ipairs((M.list(root))) do
     for _, p in ipairs(images_in(root .. '/' .. g, false)) do
-      entries[#entries + 1] = { path = p, label = 1, generator = g, architecture = arch_of(g), subset = 'eval' }
+      entries[#entries + 1] = fake(p, g)
     end
   end
   if o.reals then
     for _, p in ipairs(images_in(o.reals, true)) do
-      entries[#entries + 1] = { path = p, label = 0, generator = 'RAISE', architecture = 'real', subset = 'real' }
+      entries[#entries + 1] = real(p, 'RAISE')
     end
   end
   return entries
@@ -207,6 +208,40 @@ function M.progress(total, what)
 end
 
 -- ---- the import -----------------------------------------------------------------------------
+-- A store writer that decodes each image once before adding it: an unreadable one is
+-- reported (o.report(where, reason)) and skipped, or stored with the UNREADABLE flag
+-- (o.on_error = 'flag').  finish(summary) adds the counts and writes the store.
+local function checked_writer(path, o)
+  if o.on_error ~= 'skip' and o.on_error ~= 'flag' then raise("import: on_error must be 'skip' or 'flag'") end
+  local c = { w = data.writer(path), skipped = 0, flagged = 0, bytes = 0 }
+  function c.add(bytes, label, gid, name, where)
+    local ok, why = false, 'cannot open the file'
+    if bytes then ok, why = pcall(image.decode, bytes) end
+    if ok then
+      c.w:add { bytes = bytes, label = label, generator = gid, name = name }
+      c.bytes = c.bytes + #bytes
+      return
+    end
+    why = tostring(why):gsub('^[^:]*:%d+: ', '')
+    if o.report then o.report(where, why) end
+    if o.on_error == 'flag' and bytes then
+      c.w:add { bytes = bytes, label = label, generator = gid, name = name, probe = false,
+        flags = C.CFX_STORE_FLAG_UNREADABLE }
+      c.flagged = c.flagged + 1
+    else
+      c.skipped = c.skipped + 1
+    end
+  end
+  function c.finish(summary)
+    c.w:attr('unreadable_skipped', c.skipped)
+    c.w:attr('unreadable_flagged', c.flagged)
+    summary.images, summary.skipped, summary.flagged, summary.path = c.w:count(), c.skipped, c.flagged, path
+    c.w:finish()
+    return summary
+  end
+  return c
+end
+
 local defaults = { out = false, layout = 'auto', on_error = 'skip', split = 'val', reals = false, source = false,
   report = false }
 
@@ -216,46 +251,26 @@ local defaults = { out = false, layout = 'auto', on_error = 'skip', split = 'val
 function M.folders(root, opts)
   local o = tensor.options(opts, defaults, 'import')
   if not o.out then raise('import: give out= (the store to write)') end
-  if o.on_error ~= 'skip' and o.on_error ~= 'flag' then raise("import: on_error must be 'skip' or 'flag'") end
   local layout = o.layout == 'auto' and M.detect(root) or o.layout
   local fn = M.layouts[layout]
   if not fn then raise(('import: unknown layout %s (generic, cnndetection, genimage, synthbuster)'):format(layout)) end
   local entries = fn(root, o)
   if #entries == 0 then raise(('import: no images found in %s as layout %s'):format(root, layout)) end
-  local w = data.writer(o.out)
-  w:attr('source', o.source or root)
-  w:attr('layout', layout)
-  local ids, skipped, flagged, bytes = {}, 0, 0, 0
+  local c = checked_writer(o.out, o)
+  c.w:attr('source', o.source or root)
+  c.w:attr('layout', layout)
+  local ids = {}
   local progress = M.progress(#entries, 'import')
   for i, e in ipairs(entries) do
     local key = e.generator
-    if not ids[key] then ids[key] = w:generator(e.generator, e.architecture, e.subset) end
+    if not ids[key] then ids[key] = c.w:generator(e.generator, e.architecture, e.subset) end
     local f = io.open(e.path, 'rb')
     local s = f and f:read('*a')
     if f then f:close() end
-    local ok, why = false, 'cannot open the file'
-    if s then ok, why = pcall(image.decode, s) end
-    if ok then
-      w:add { bytes = s, label = e.label, generator = ids[key], name = e.path:sub(#root + 2) }
-      bytes = bytes + #s
-    else
-      why = tostring(why):gsub('^[^:]*:%d+: ', '')
-      if o.report then o.report(e.path, why) end
-      if o.on_error == 'flag' and s then
-        w:add { bytes = s, label = e.label, generator = ids[key], name = e.path:sub(#root + 2), probe = false,
-          flags = C.CFX_STORE_FLAG_UNREADABLE }
-        flagged = flagged + 1
-      else
-        skipped = skipped + 1
-      end
-    end
-    progress(i, bytes, i == #entries)
+    c.add(s, e.label, ids[key], e.path:sub(#root + 2), e.path)
+    progress(i, c.bytes, i == #entries)
   end
-  w:attr('unreadable_skipped', skipped)
-  w:attr('unreadable_flagged', flagged)
-  local n = w:count()
-  w:finish()
-  return { images = n, skipped = skipped, flagged = flagged, path = o.out, layout = layout }
+  return c.finish { layout = layout }
 end
 
 -- ---- parquet shards (Community Forensics) -----------------------------------------------
@@ -324,10 +339,11 @@ function M.parquet(paths, opts)
     total = total + tonumber(C.cfx_parquet_num_rows(box[0]))
     C.cfx_parquet_close(box[0])
   end
-  local w = data.writer(o.out)
+  local c = checked_writer(o.out, o)
+  local w = c.w
   w:attr('source', o.source or table.concat(files, ' '))
   w:attr('layout', 'parquet')
-  local ids, skipped, flagged, bytes, done = {}, 0, 0, 0, 0
+  local ids, done = {}, 0
   local progress = M.progress(total, 'import')
   for _, path in ipairs(files) do
     local box = ffi.new('cfx_parquet*[1]')
@@ -358,7 +374,7 @@ function M.parquet(paths, opts)
         if (label ~= 0 and label ~= 1) or type(img) ~= 'string' then
           if o.report then o.report(row, ('label %s and image_data %s: expected 0/1 and bytes'):format(
               tostring(label), type(img))) end
-          skipped = skipped + 1
+          c.skipped = c.skipped + 1
         else
           local gname, arch, subset
           if label == 1 then
@@ -377,33 +393,15 @@ function M.parquet(paths, opts)
             end
             ids[key] = id
           end
-          local ok, why = pcall(image.decode, img)
-          if ok then
-            w:add { bytes = img, label = label, generator = ids[key], name = name }
-            bytes = bytes + #img
-          else
-            why = tostring(why):gsub('^[^:]*:%d+: ', '')
-            if o.report then o.report(row .. ' (' .. name .. ')', why) end
-            if o.on_error == 'flag' then
-              w:add { bytes = img, label = label, generator = ids[key], name = name, probe = false,
-                flags = C.CFX_STORE_FLAG_UNREADABLE }
-              flagged = flagged + 1
-            else
-              skipped = skipped + 1
-            end
-          end
+          c.add(img, label, ids[key], name, row .. ' (' .. name .. ')')
         end
         done = done + 1
-        progress(done, bytes, done == total)
+        progress(done, c.bytes, done == total)
       end
       for _, r in ipairs(release) do r() end
     end
   end
-  w:attr('unreadable_skipped', skipped)
-  w:attr('unreadable_flagged', flagged)
-  local count = w:count()
-  w:finish()
-  return { images = count, skipped = skipped, flagged = flagged, path = o.out, layout = 'parquet', rows = total }
+  return c.finish { layout = 'parquet', rows = total }
 end
 
 return M
