@@ -175,17 +175,6 @@ static int jpeg_walk(const uint8_t *buf, size_t n, cfx_image_info *info) {
   return 0;
 }
 
-static const char *tj_colorspace_name(int cs) {
-  switch (cs) {
-  case TJCS_RGB: return "RGB";
-  case TJCS_YCbCr: return "YCbCr";
-  case TJCS_GRAY: return "gray";
-  case TJCS_CMYK: return "CMYK";
-  case TJCS_YCCK: return "YCCK";
-  }
-  return "unknown";
-}
-
 static int probe_jpeg(const uint8_t *buf, int64_t n, cfx_image_info *info) {
   int rc = jpeg_walk(buf, (size_t)n, info);
   if (rc) return rc;
@@ -207,7 +196,6 @@ static int probe_jpeg(const uint8_t *buf, int64_t n, cfx_image_info *info) {
   info->cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
   info->components = cs == TJCS_GRAY ? 1 : info->cmyk ? 4 : 3;
   info->bit_depth = 8;
-  (void)tj_colorspace_name;
   return 0;
 }
 

@@ -191,8 +191,7 @@ end
 -- ---- progress -------------------------------------------------------------------------------
 function M.progress(total, what)
   if C.cfx_isatty(2) == 0 then return function() end end
-  local t0, last = os.clock(), -1
-  local wall0 = os.time()
+  local last, wall0 = -1, os.time()
   return function(done, bytes, final)
     local now = os.time()
     if not final and now == last then return end
@@ -203,7 +202,6 @@ function M.progress(total, what)
     io.stderr:write(('\r%s: %d/%d %s, %.1f MB/s, ETA %ds   '):format(what, done, total, 'images',
       bytes / 2 ^ 20 / secs, math.floor(eta)))
     if final then io.stderr:write('\n') end
-    local _ = t0
   end
 end
 
