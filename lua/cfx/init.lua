@@ -20,6 +20,9 @@ cfx.synth = require 'cfx.synth'
 cfx.metrics = require 'cfx.metrics'
 cfx.importer = require 'cfx.importer'
 cfx.safetensors = require 'cfx.safetensors'
+cfx.json = require 'cfx.json'
+cfx.nn = require 'cfx.nn'
+cfx.models = require 'cfx.models'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

@@ -88,41 +88,7 @@ function M.parse(argv, spec)
   return opts, pos
 end
 
--- A minimal JSON encoder for --json output (objects with sorted keys).
-function M.json(v, indent, depth)
-  indent, depth = indent or '  ', depth or 0
-  local t = type(v)
-  if t == 'table' then
-    local pad, pad1 = indent:rep(depth), indent:rep(depth + 1)
-    if #v > 0 or next(v) == nil then
-      if next(v) == nil then return '[]' end
-      local parts = {}
-      for i, x in ipairs(v) do parts[i] = pad1 .. M.json(x, indent, depth + 1) end
-      return '[\n' .. table.concat(parts, ',\n') .. '\n' .. pad .. ']'
-    end
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)
-    local parts = {}
-    for i, k in ipairs(keys) do
-      local x = v[k]
-      if x == nil then x = v[tonumber(k)] end
-      parts[i] = pad1 .. M.json(k) .. ': ' .. M.json(x, indent, depth + 1)
-    end
-    return '{\n' .. table.concat(parts, ',\n') .. '\n' .. pad .. '}'
-  elseif t == 'string' then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      local map = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t', ['\r'] = '\\r' }
-      return map[c] or ('\\u%04x'):format(c:byte())
-    end) .. '"'
-  elseif t == 'number' then
-    if v ~= v or v == math.huge or v == -math.huge then return 'null' end
-    if v % 1 == 0 and math.abs(v) < 2 ^ 53 then return ('%d'):format(v) end
-    return ('%.17g'):format(v)
-  elseif t == 'boolean' then
-    return tostring(v)
-  end
-  return 'null'
-end
+-- JSON for --json output: pretty-printed, keys sorted.
+function M.json(v) return require('cfx.json').encode(v, '  ') end
 
 return M
