@@ -1,4 +1,4 @@
-/* fsutil.c: directory listing for the importers (see cfx/fsutil.h). */
+/* fsutil.c: directory listing, mkdir -p, and file mapping helpers (see cfx/fsutil.h). */
 #define _GNU_SOURCE
 #include "cfx/fsutil.h"
 
@@ -18,6 +18,28 @@ int cfx_fs_kind(const char *path) {
   struct stat st;
   if (!path || stat(path, &st) != 0) return 0;
   return S_ISDIR(st.st_mode) ? 1 : 2;
+}
+
+int cfx_fs_mkdirs(const char *path) {
+  if (!path || !*path) return cfx__fail(CFX_EINVAL, "fs_mkdirs: empty path");
+  size_t len = strlen(path);
+  char *buf = malloc(len + 1);
+  if (!buf) return cfx__fail(CFX_ENOMEM, "fs_mkdirs: out of memory");
+  memcpy(buf, path, len + 1);
+  int rc = 0;
+  char ebuf[128];
+  /* make each prefix ending before a '/', then the whole path */
+  for (size_t i = 1; i <= len && rc == 0; i++) {
+    if (i < len && buf[i] != '/') continue;
+    char saved = buf[i];
+    buf[i] = '\0';
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+      rc = cfx__fail(CFX_EIO, "cannot create directory '%s': %s", buf, strerror_r(errno, ebuf, sizeof ebuf));
+    buf[i] = saved;
+  }
+  if (rc == 0 && cfx_fs_kind(path) != 1) rc = cfx__fail(CFX_EIO, "'%s' exists and is not a directory", path);
+  free(buf);
+  return rc;
 }
 
 int cfx_fs_list(const char *path, char **out, int64_t *n) {

@@ -156,6 +156,7 @@ enum {
  int cfx_image_to_chw(const cfx_image *img, uint8_t *dst, int64_t cap);
  int cfx_fs_list(const char *path, char **out, int64_t *n);
  int cfx_fs_kind(const char *path);
+ int cfx_fs_mkdirs(const char *path);
 typedef struct cfx_store cfx_store;
 typedef struct cfx_store_writer cfx_store_writer;
 enum { CFX_STORE_VERSION = 1 };

@@ -6,26 +6,14 @@ local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local image = require 'cfx.image'
 local data = require 'cfx.data'
+local fs = require 'cfx.fs'
 local ffi, C, raise = core.ffi, core.C, core.raise
 
 local M = {}
 
 -- ---- files -----------------------------------------------------------------------------
-function M.list(path)
-  local blob, n = ffi.new('char*[1]'), ffi.new('int64_t[1]')
-  if C.cfx_fs_list(path, blob, n) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
-  local s = ffi.string(blob[0], n[0])
-  C.cfx_free(blob[0])
-  local dirs, files = {}, {}
-  for kind, name in s:gmatch('(.)([^%z]*)%z') do
-    if kind == 'd' then dirs[#dirs + 1] = name else files[#files + 1] = name end
-  end
-  table.sort(dirs)
-  table.sort(files)
-  return dirs, files
-end
-
-local function is_dir(p) return C.cfx_fs_kind(p) == 1 end
+M.list = fs.list
+local is_dir = fs.is_dir
 
 local image_ext = { jpg = true, jpeg = true, png = true, jfif = true, webp = true, bmp = true, gif = true,
   tif = true, tiff = true }

@@ -23,6 +23,10 @@ cfx.safetensors = require 'cfx.safetensors'
 cfx.json = require 'cfx.json'
 cfx.nn = require 'cfx.nn'
 cfx.models = require 'cfx.models'
+cfx.optim = require 'cfx.optim'
+cfx.checkpoint = require 'cfx.checkpoint'
+cfx.train = require 'cfx.train'
+cfx.fs = require 'cfx.fs'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

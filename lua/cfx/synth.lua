@@ -286,7 +286,7 @@ function M.generate(opts)
     raise(("synth: confound must be 'size' or 'format', got %s"):format(tostring(o.confound)))
   end
   if o.size < 16 or o.size % 8 ~= 0 then raise(('synth: size must be a multiple of 8 >= 16, got %s'):format(o.size)) end
-  os.execute(('mkdir -p %q'):format(o.out))
+  require('cfx.fs').mkdirs(o.out)
   local all = M.plan(o.train_generators + o.eval_generators, o.seed)
   local train, eval = {}, {}
   for i, g in ipairs(all) do

@@ -1,0 +1,104 @@
+-- checkpoint.lua: cfx.checkpoint, training checkpoints.
+--
+-- One safetensors file per checkpoint, <dir>/step_00001200.safetensors, holding
+--   model.<name>    the model's state_dict (parameters and buffers)
+--   optim.<name>    the optimizer's state (e.g. optim.head.weight.exp_avg)
+--   rng.torch       libtorch's CPU generator state (uint8)
+--   train.losses    float64 {step}: the loss of every step so far
+-- and in the safetensors metadata: format = 'cfx-checkpoint', version = '1' and
+-- header = JSON {step, config_hash, loader = {seed, position}, optim = {kind, steps, lr},
+-- time, ...}.  The file is written to a temporary name, fsync'd and renamed (by
+-- cfx.safetensors.save), so a process killed at any moment leaves either the previous
+-- checkpoint or the new one, never a torn file.  Any safetensors reader opens it.
+local core = require 'cfx.core'
+local tensor = require 'cfx.tensor'
+local safetensors = require 'cfx.safetensors'
+local json = require 'cfx.json'
+local fs = require 'cfx.fs'
+local C, raise = core.C, core.raise
+
+local M = { format = 'cfx-checkpoint', version = '1' }
+
+-- Path of the checkpoint of `step` in dir.
+function M.path(dir, step) return ('%s/step_%08d.safetensors'):format(dir, step) end
+
+-- Sorted list of {step=, path=} of the checkpoints in dir (oldest first).
+function M.list(dir)
+  local r = {}
+  if not fs.is_dir(dir) then return r end
+  local _, files = fs.list(dir)
+  for _, name in ipairs(files) do
+    local s = name:match('^step_(%d+)%.safetensors$')
+    if s then r[#r + 1] = { step = tonumber(s), path = dir .. '/' .. name } end
+  end
+  table.sort(r, function(a, b) return a.step < b.step end)
+  return r
+end
+
+-- Path of the newest checkpoint in dir, or nil.
+function M.latest(dir)
+  local l = M.list(dir)
+  return l[#l] and l[#l].path
+end
+
+-- cfx.checkpoint.save(path, {model=, optimizer=, header={...}, losses={...}}): write
+-- atomically.  header must hold step; rng.torch is taken here.
+function M.save(path, parts)
+  local tensors = {}
+  if parts.model then
+    for k, v in pairs(parts.model:state_dict()) do tensors['model.' .. k] = v end
+  end
+  local header = {}
+  for k, v in pairs(parts.header or {}) do header[k] = v end
+  if parts.optimizer then
+    local st, meta = parts.optimizer:state_dict()
+    for k, v in pairs(st) do tensors['optim.' .. k] = v end
+    header.optim = meta
+  end
+  tensors['rng.torch'] = require('cfx').get_rng_state()
+  if parts.losses and #parts.losses > 0 then
+    tensors['train.losses'] = tensor.tensor(parts.losses, { dtype = 'float64' })
+  end
+  header.time = header.time or os.time()
+  safetensors.save(path, tensors, { format = M.format, version = M.version, header = json.encode(header) })
+  return path
+end
+
+-- cfx.checkpoint.load(path) -> {header=, model={name=tensor}, optim={name=tensor},
+-- rng=tensor, losses={...}}.  Refuses files that are not cfx checkpoints.
+function M.load(path)
+  local t, meta = safetensors.load(path)
+  if meta.format ~= M.format then
+    raise(('%s is not a cfx checkpoint (metadata format=%s, expected %s)'):format(path, tostring(meta.format), M.format))
+  end
+  if meta.version ~= M.version then
+    raise(('%s: checkpoint version %s, this cfx reads version %s'):format(path, tostring(meta.version), M.version))
+  end
+  local ok, header = pcall(json.decode, meta.header or '')
+  if not ok or type(header) ~= 'table' or type(header.step) ~= 'number' then
+    raise(('%s: checkpoint header is not valid (%s)'):format(path, ok and 'no step' or tostring(header)))
+  end
+  local r = { header = header, model = {}, optim = {}, rng = t['rng.torch'], losses = {} }
+  for k, v in pairs(t) do
+    local m = k:match('^model%.(.*)$')
+    local o = k:match('^optim%.(.*)$')
+    if m then r.model[m] = v elseif o then r.optim[o] = v end
+  end
+  if t['train.losses'] then r.losses = t['train.losses']:totable() end
+  return r
+end
+
+-- Remove all but the newest `keep` checkpoints in dir.
+function M.prune(dir, keep)
+  local l = M.list(dir)
+  for i = 1, #l - keep do os.remove(l[i].path) end
+end
+
+-- A 16-hex-digit hash of a configuration table (its canonical JSON: sorted keys).
+function M.config_hash(cfg)
+  local s = json.encode(cfg)
+  local h = C.cfx_hash64(s, #s, 0)
+  return bit.tohex(tonumber(h / 0x100000000ULL), 8) .. bit.tohex(tonumber(h % 0x100000000ULL), 8)
+end
+
+return M

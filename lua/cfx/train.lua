@@ -1,0 +1,258 @@
+-- train.lua: cfx.train.fit, the training loop of a one-logit real/fake detector.
+-- See docs/training.md.
+--
+--   local r = cfx.train.fit{model = model, loader = loader, steps = 3000,
+--     optim = cfx.optim.AdamW{params = model, lr = 2e-5, weight_decay = 1e-2},
+--     schedule = cfx.optim.cosine{warmup = 0.2, total = 3000}, clip = 1.0,
+--     precision = 'bf16', checkpoint = {dir = 'runs/a/ckpt', every = 500}}
+--
+-- Each optimizer step draws `accumulate` batches from the loader (uint8 images,
+-- normalised here with ImageNet's mean and std), sums BCE-with-logits / accumulate
+-- over them, clips the global gradient norm, and steps.  A checkpoint holds everything
+-- needed to continue bitwise-identically on the same machine and thread count: model,
+-- optimizer state, libtorch's RNG state, the loader position and the losses so far.
+local core = require 'cfx.core'
+local tensor = require 'cfx.tensor'
+local F = require 'cfx.functional'
+local augment = require 'cfx.augment'
+local optim = require 'cfx.optim'
+local checkpoint = require 'cfx.checkpoint'
+local fs = require 'cfx.fs'
+local nn_module = require 'cfx.nn.module'
+local C, raise = core.C, core.raise
+
+local M = {}
+
+-- The exit status of a run that stopped on SIGUSR1/SIGTERM after writing a
+-- checkpoint (EX_TEMPFAIL: "try again"); a Slurm wrapper requeues on it.
+M.EXIT_REQUEUE = 75
+
+local precisions = { fp32 = false, bf16 = 'bfloat16', fp16 = 'float16' }
+
+local function clock()
+  local host = package.loaded['cfx.host']
+  if type(host) == 'table' and type(host.clock) == 'function' then return host.clock() end
+  return os.clock()
+end
+
+local function fmt_time(s)
+  s = math.max(0, math.floor(s + 0.5))
+  if s >= 3600 then return ('%d:%02d:%02d'):format(s / 3600, s / 60 % 60, s % 60) end
+  return ('%d:%02d'):format(s / 60, s % 60)
+end
+
+-- Progress: a bar redrawn in place on a terminal, plain lines otherwise.
+local function progress_printer(mode, total, every)
+  if mode == false then return function() end end
+  local tty = C.cfx_isatty(2) ~= 0
+  if mode ~= 'auto' and mode ~= true then raise("cfx.train.fit: progress must be true, false or 'auto'") end
+  return function(r, final)
+    local eta = r.images_per_s > 0 and r.seconds_per_step * (total - r.step) or 0
+    local text = ('step %d/%d  loss %.4f  lr %.2e  %.1f img/s  ETA %s'):format(r.step, total, r.loss, r.lr,
+      r.images_per_s, fmt_time(eta))
+    if tty then
+      local width = 20
+      local filled = math.floor(width * r.step / total)
+      io.stderr:write(('\r[%s%s] %s\27[K'):format(('='):rep(filled), (' '):rep(width - filled), text))
+      if final then io.stderr:write('\n') end
+    elseif final or r.step % every == 0 or r.step == 1 then
+      io.stderr:write(text, '\n')
+    end
+    io.stderr:flush()
+  end
+end
+
+local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+
+local defaults = {
+  model = false, loader = false, steps = false, optim = false, schedule = false, precision = 'fp32', clip = false,
+  accumulate = 1, checkpoint = false, log = false, eval = false, config = false, progress = 'auto',
+  print_every = false, on_signal = 'exit', mean = augment.imagenet_mean, std = augment.imagenet_std,
+}
+
+local ckpt_defaults = { dir = false, every = 0, keep = 3, resume = true, force = false }
+
+-- What decides whether a checkpoint belongs to this run.
+local function run_config(o, model, opt, sched)
+  local params = {}
+  for name, p in model:named_parameters() do params[#params + 1] = name .. ':' .. table.concat(p:shape(), 'x') end
+  return {
+    user = o.config or false, model = model.model_name or model.__name, params = table.concat(params, ','),
+    steps = o.steps, accumulate = o.accumulate, clip = o.clip or 0, precision = o.precision,
+    optim = { kind = opt.kind, lr = opt.base_lr, hyper = opt.hyper },
+    schedule = sched and { kind = sched.kind, total = sched.total, warmup = sched.warmup, min_factor = sched.min_factor } or 'none',
+    batch = o.loader.opts and o.loader.opts.batch, seed = o.loader.seed,
+  }
+end
+
+-- cfx.train.fit{model=, loader=, steps=, optim=, schedule=, precision='fp32'|'bf16'|'fp16',
+--   clip=, accumulate=1, checkpoint={dir=, every=, keep=3, resume=true, force=false},
+--   log=function(record), eval={every=, fn=function(model, step) -> table},
+--   config=table (hashed into the checkpoint), progress='auto', print_every=,
+--   on_signal='exit'|'return', mean=, std=}
+-- -> {step=, losses={...}, checkpoint=path, resumed_from=step, interrupted=signal}
+function M.fit(opts)
+  local o = tensor.options(opts, defaults, 'cfx.train.fit')
+  local model, loader = o.model, o.loader
+  if not nn_module.is_module(model) then raise('cfx.train.fit: model must be a cfx.nn module') end
+  if type(loader) ~= 'table' or type(loader.next) ~= 'function' then
+    raise('cfx.train.fit: loader must be a cfx.data.loader (or an object with :next())')
+  end
+  if type(o.steps) ~= 'number' or o.steps < 1 or o.steps % 1 ~= 0 then
+    raise('cfx.train.fit: steps must be a positive whole number, got ' .. tostring(o.steps))
+  end
+  if type(o.accumulate) ~= 'number' or o.accumulate < 1 or o.accumulate % 1 ~= 0 then
+    raise('cfx.train.fit: accumulate must be a positive whole number, got ' .. tostring(o.accumulate))
+  end
+  if precisions[o.precision] == nil then
+    raise(("cfx.train.fit: precision must be 'fp32', 'bf16' or 'fp16', got %s"):format(tostring(o.precision)))
+  end
+  if o.clip and (type(o.clip) ~= 'number' or o.clip <= 0) then raise('cfx.train.fit: clip must be a positive number') end
+  if o.on_signal ~= 'exit' and o.on_signal ~= 'return' then raise("cfx.train.fit: on_signal must be 'exit' or 'return'") end
+  local opt = o.optim or optim.AdamW { params = model, lr = 1e-4 }
+  local sched = o.schedule
+  if sched and type(sched) ~= 'function' and not (type(sched) == 'table' and getmetatable(sched) and getmetatable(sched).__call) then
+    raise('cfx.train.fit: schedule must be a cfx.optim schedule or a function(step) -> factor')
+  end
+  local device = model:parameters()[1]:device()
+  local autocast_dtype = precisions[o.precision]
+  if o.precision == 'fp16' and device == 'cpu' then
+    raise("cfx.train.fit: fp16 autocast needs a CUDA device (libtorch's CPU autocast supports bf16 only): use precision='bf16'")
+  end
+
+  local ck = o.checkpoint and tensor.options(o.checkpoint, ckpt_defaults, 'cfx.train.fit checkpoint')
+  if ck and type(ck.dir) ~= 'string' then raise('cfx.train.fit: checkpoint needs dir = a directory path') end
+  local cfg_hash = checkpoint.config_hash(run_config(o, model, opt, sched))
+
+  -- ---- resume --------------------------------------------------------------------------
+  local step, losses, resumed_from, last_ckpt = 0, {}, nil, nil
+  if ck and ck.resume then
+    local path = checkpoint.latest(ck.dir)
+    if path then
+      local c = checkpoint.load(path)
+      if c.header.config_hash ~= cfg_hash and not ck.force then
+        raise(('cfx.train.fit: checkpoint %s was written by a run with another configuration (hash %s, this run %s); ' ..
+          'use another checkpoint dir, or checkpoint.force=true to resume anyway'):format(path,
+          tostring(c.header.config_hash), cfg_hash))
+      end
+      model:load_state_dict(c.model, { source = path })
+      opt:load_state_dict(c.optim, c.header.optim)
+      if c.rng then require('cfx').set_rng_state(c.rng) end
+      step, losses, resumed_from, last_ckpt = c.header.step, c.losses, c.header.step, path
+      local pos = c.header.loader and c.header.loader.position
+      if pos then
+        if not (loader.opts and loader.close) then
+          raise('cfx.train.fit: resuming needs a cfx.data.loader (to restart it at the saved position)')
+        end
+        local lo = {}
+        for k, v in pairs(loader.opts) do lo[k] = v end
+        lo.start = pos
+        loader:close()
+        loader = require('cfx.data').loader(lo)
+      end
+      io.stderr:write(('resumed from %s (step %d)\n'):format(path, step))
+    end
+  end
+
+  local function save()
+    if not ck then return nil end
+    fs.mkdirs(ck.dir)
+    local path = checkpoint.path(ck.dir, step)
+    checkpoint.save(path, { model = model, optimizer = opt, losses = losses, header = {
+      step = step, config_hash = cfg_hash, loader = loader.state and loader:state() or nil,
+      steps = o.steps, model = model.model_name,
+    } })
+    last_ckpt = path
+    if ck.keep and ck.keep > 0 then checkpoint.prune(ck.dir, ck.keep) end
+    return path
+  end
+
+  local printer = progress_printer(o.progress, o.steps, o.print_every or math.max(1, math.floor(o.steps / 20)))
+  local mean_t = tensor.tensor(o.mean):view(1, 3, 1, 1)
+  local std_t = tensor.tensor(o.std):view(1, 3, 1, 1)
+  if device ~= 'cpu' then mean_t, std_t = mean_t:to(device), std_t:to(device) end
+  local cfx = require 'cfx'
+
+  local function forward_loss(x, y)
+    local logits = model(x)
+    if logits:dim() ~= 2 or logits:size(2) ~= 1 then
+      raise(('cfx.train.fit: the model must return one logit per image {B, 1}, got {%s}'):format(
+        table.concat(logits:shape(), ', ')))
+    end
+    return F.binary_cross_entropy_with_logits(logits:float(), y)
+  end
+
+  model:train()
+  local smoothed, t_start, images_done = nil, clock(), 0
+  local interrupted
+  while step < o.steps do
+    local t0 = clock()
+    local s = step + 1
+    local factor = sched and sched(s) or 1
+    opt:set_lr(opt.base_lr * factor)
+    local loss_sum, n_images, epoch = 0, 0, nil
+    for _ = 1, o.accumulate do
+      local b = loader:next()
+      if not b then raise(('cfx.train.fit: the loader ran out of batches at step %d of %d'):format(s, o.steps)) end
+      local x = b.images
+      if device ~= 'cpu' then x = x:to({ device = device, non_blocking = true }) end
+      x = (x:float() / 255 - mean_t) / std_t
+      local y = b.labels:float():view(-1, 1)
+      if device ~= 'cpu' then y = y:to(device) end
+      local loss
+      if autocast_dtype then
+        loss = cfx.autocast({ device = device, dtype = autocast_dtype }, forward_loss, x, y)
+      else
+        loss = forward_loss(x, y)
+      end
+      if o.accumulate > 1 then loss = loss / o.accumulate end
+      loss:backward()
+      loss_sum = loss_sum + loss:item()
+      n_images = n_images + x:size(1)
+      epoch = b.epoch
+    end
+    local gnorm
+    if finite(loss_sum) and o.clip then gnorm = optim.clip_grad_norm(opt, o.clip) end
+    if not finite(loss_sum) or (gnorm and not finite(gnorm)) then
+      opt:zero_grad()
+      raise(('cfx.train.fit: %s is %s at step %d; training stopped. %s'):format(
+        finite(loss_sum) and 'the gradient norm' or 'the loss', tostring(finite(loss_sum) and gnorm or loss_sum), s,
+        last_ckpt and ('The last good checkpoint is ' .. last_ckpt .. '.') or 'No checkpoint was written.'))
+    end
+    opt:step()
+    opt:zero_grad()
+    step = s
+    losses[step] = loss_sum
+    images_done = images_done + n_images
+    local dt = clock() - t0
+    smoothed = smoothed and (0.9 * smoothed + 0.1 * dt) or dt
+    local rec = { step = step, loss = loss_sum, lr = opt.lr, grad_norm = gnorm, images_per_s = n_images / math.max(dt, 1e-9),
+      seconds_per_step = smoothed, epoch = epoch, time = clock() - t_start }
+    printer(rec, step == o.steps)
+    if o.log then o.log(rec) end
+    if o.eval and o.eval.every and step % o.eval.every == 0 then
+      model:eval()
+      local r = cfx.no_grad(o.eval.fn, model, step)
+      model:train()
+      if o.log and r ~= nil then o.log({ step = step, eval = r }) end
+    end
+    if ck and ((ck.every > 0 and step % ck.every == 0) or step == o.steps) then save() end
+    local sig = cfx.signal()
+    if sig and step < o.steps then
+      interrupted = sig
+      if ck then save() end
+      io.stderr:write(('\ncfx.train.fit: SIG%s at step %d: %s\n'):format(sig, step,
+        last_ckpt and ('checkpoint written to ' .. last_ckpt) or 'no checkpoint dir, nothing saved'))
+      break
+    end
+  end
+  local result = { step = step, losses = losses, checkpoint = last_ckpt, resumed_from = resumed_from,
+    interrupted = interrupted, images = images_done, seconds = clock() - t_start, loader = loader }
+  if interrupted and o.on_signal == 'exit' then
+    io.stderr:flush()
+    os.exit(M.EXIT_REQUEUE)
+  end
+  return result
+end
+
+return M
