@@ -88,6 +88,21 @@ function M.load(path)
   return r
 end
 
+-- Remove temporary files a killed writer left in dir (step_*.safetensors.<pid>.tmp).
+-- One training run owns a checkpoint directory: call this before writing into it.
+function M.clean_stale(dir)
+  if not fs.is_dir(dir) then return 0 end
+  local _, files = fs.list(dir)
+  local n = 0
+  for _, name in ipairs(files) do
+    if name:match('^step_%d+%.safetensors%.%d+%.tmp$') then
+      os.remove(dir .. '/' .. name)
+      n = n + 1
+    end
+  end
+  return n
+end
+
 -- Remove all but the newest `keep` checkpoints in dir.
 function M.prune(dir, keep)
   local l = M.list(dir)

@@ -126,6 +126,7 @@ function M.fit(opts)
 
   -- ---- resume --------------------------------------------------------------------------
   local step, losses, resumed_from, last_ckpt = 0, {}, nil, nil
+  if ck then checkpoint.clean_stale(ck.dir) end
   if ck and ck.resume then
     local path = checkpoint.latest(ck.dir)
     if path then
