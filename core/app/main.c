@@ -81,6 +81,7 @@ static const struct {
 } commands[] = {
     {"synth", "...", "make a synthetic Community-Forensics-shaped dataset"},
     {"data", "import|info|audit ...", "import parquet shards or folders; describe; audit"},
+    {"pretrain", "--out FILE ...", "train a stand-in 'pretrained' backbone on synthetic reals"},
     {"sweep", "SCRIPT --local -j N | --slurm ...", "run an experiment's grid as tasks"},
     {"status", "DIR", "follow a sweep's progress"},
     {"collect", "DIR", "merge a sweep's results"},

@@ -27,6 +27,7 @@ cfx.optim = require 'cfx.optim'
 cfx.checkpoint = require 'cfx.checkpoint'
 cfx.train = require 'cfx.train'
 cfx.fs = require 'cfx.fs'
+cfx.pretrain = require 'cfx.pretrain'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',

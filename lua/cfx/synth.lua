@@ -277,6 +277,31 @@ local function write_split(path, gens, o, split_seed, progress)
   return w:finish()
 end
 
+-- cfx.synth.write_reals(path, {per_source=1000, size=64, seed=1000, jpeg_fraction=0.4}) -> path:
+-- a store of reals only, each real source one "generator" (so generator ids 1..4 are
+-- content classes): the pool of the pretraining stand-in (cfx.pretrain).  Use a seed
+-- other than the experiment data's so the images are new.
+function M.write_reals(path, opts)
+  local o = tensor.options(opts, { per_source = 1000, size = 64, seed = 1000, jpeg_fraction = 0.4 }, 'synth.write_reals')
+  local S = o.size
+  local w = data.writer(path)
+  local rng = core.ffi.new('cfx_rng')
+  core.C.cfx_rng_seed(rng, o.seed)
+  for si, src in ipairs(M.real_sources) do
+    local id = w:generator(src, 'real', 'real')
+    local done = 0
+    while done < o.per_source do
+      local m = math.min(256, o.per_source - done)
+      core.C.cfx_manual_seed(o.seed * 131071 + si * 4099 + done)
+      encode_all(w, M.reals(src, m, S), 0, id, draw_formats(rng, m, S, 0, false, o.jpeg_fraction),
+        ('%s-%d'):format(src, done), false, S)
+      done = done + m
+    end
+  end
+  w:attr('source', 'cfx synth reals')
+  return w:finish()
+end
+
 -- cfx.synth.generate{out='data/synth', train_generators=200, eval_generators=50,
 --   per_generator=40, size=64, seed=0, confound=false|'size'|'format', jpeg_fraction=0.4}
 -- -> paths of train.h5 and eval.h5 (disjoint generators).

@@ -67,7 +67,7 @@ local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge en
 local defaults = {
   model = false, loader = false, steps = false, optim = false, schedule = false, precision = 'fp32', clip = false,
   accumulate = 1, checkpoint = false, log = false, eval = false, config = false, progress = 'auto',
-  print_every = false, on_signal = 'exit', mean = augment.imagenet_mean, std = augment.imagenet_std,
+  print_every = false, on_signal = 'exit', loss = 'bce', mean = augment.imagenet_mean, std = augment.imagenet_std,
 }
 
 local ckpt_defaults = { dir = false, every = 0, keep = 3, resume = true, force = false }
@@ -78,7 +78,7 @@ local function run_config(o, model, opt, sched)
   for name, p in model:named_parameters() do params[#params + 1] = name .. ':' .. table.concat(p:shape(), 'x') end
   return {
     user = o.config or false, model = model.model_name or model.__name, params = table.concat(params, ','),
-    steps = o.steps, accumulate = o.accumulate, clip = o.clip or 0, precision = o.precision,
+    steps = o.steps, accumulate = o.accumulate, loss = type(o.loss) == 'string' and o.loss or 'custom', clip = o.clip or 0, precision = o.precision,
     optim = { kind = opt.kind, lr = opt.base_lr, hyper = opt.hyper },
     schedule = sched and { kind = sched.kind, total = sched.total, warmup = sched.warmup, min_factor = sched.min_factor } or 'none',
     batch = o.loader.opts and o.loader.opts.batch, seed = o.loader.seed,
@@ -89,7 +89,7 @@ end
 --   clip=, accumulate=1, checkpoint={dir=, every=, keep=3, resume=true, force=false},
 --   log=function(record), eval={every=, fn=function(model, step) -> table},
 --   config=table (hashed into the checkpoint), progress='auto', print_every=,
---   on_signal='exit'|'return', mean=, std=}
+--   on_signal='exit'|'return', loss='bce'|function(logits, batch) -> loss, mean=, std=}
 -- -> {step=, losses={...}, checkpoint=path, resumed_from=step, interrupted=signal}
 function M.fit(opts)
   local o = tensor.options(opts, defaults, 'cfx.train.fit')
@@ -174,8 +174,12 @@ function M.fit(opts)
   if device ~= 'cpu' then mean_t, std_t = mean_t:to(device), std_t:to(device) end
   local cfx = require 'cfx'
 
-  local function forward_loss(x, y)
+  if o.loss ~= 'bce' and type(o.loss) ~= 'function' then
+    raise("cfx.train.fit: loss must be 'bce' or a function(logits, batch) -> loss")
+  end
+  local function forward_loss(x, y, b)
     local logits = model(x)
+    if o.loss ~= 'bce' then return o.loss(logits, b) end
     if logits:dim() ~= 2 or logits:size(2) ~= 1 then
       raise(('cfx.train.fit: the model must return one logit per image {B, 1}, got {%s}'):format(
         table.concat(logits:shape(), ', ')))
@@ -202,9 +206,9 @@ function M.fit(opts)
       if device ~= 'cpu' then y = y:to(device) end
       local loss
       if autocast_dtype then
-        loss = cfx.autocast({ device = device, dtype = autocast_dtype }, forward_loss, x, y)
+        loss = cfx.autocast({ device = device, dtype = autocast_dtype }, forward_loss, x, y, b)
       else
-        loss = forward_loss(x, y)
+        loss = forward_loss(x, y, b)
       end
       if o.accumulate > 1 then loss = loss / o.accumulate end
       loss:backward()

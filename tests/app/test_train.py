@@ -136,5 +136,31 @@ class TrainResume(unittest.TestCase):
         self.assertIn(str(ck), r.stderr)
 
 
+class Pretrain(unittest.TestCase):
+    def test_cfx_pretrain_writes_a_backbone_that_loads_with_a_fresh_head(self):
+        d = Path(tempfile.mkdtemp(prefix='cfx_pretrain_'))
+        try:
+            out = d / 'w' / 'vit.safetensors'
+            r = subprocess.run([CFX, 'pretrain', '--out', str(out), '--steps', '6', '--per-source', '24',
+                                '--batch', '16', '--workers', '1'], capture_output=True, text=True, env=env(),
+                               timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('cfx pretrain: wrote ' + str(out), r.stdout)
+            self.assertTrue((d / 'w' / 'vit.pool.h5').exists())
+            check = d / 'check.lua'
+            check.write_text(
+                "local cfx = require 'cfx'\n"
+                f"local m = cfx.models.create('vit_micro_patch8_64', {{pretrained = '{out}'}})\n"
+                "print(table.concat(m.pretrained_report.dropped, ','), m.head.weight:shape()[1])\n")
+            r = subprocess.run([CFX, str(check)], capture_output=True, text=True, env=env(), timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.split(), ['head.weight,head.bias', '1'])
+            r = subprocess.run([CFX, 'pretrain'], capture_output=True, text=True, env=env(), timeout=60)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn('--out', r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
