@@ -64,10 +64,43 @@ end
 
 local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
 
+-- Dynamic loss scaling for fp16, torch.cuda.amp.GradScaler's rule: the loss is
+-- multiplied by `scale` before backward and the gradients divided by it before
+-- clipping; a step whose gradients are not finite is skipped and the scale multiplied
+-- by backoff_factor; after growth_interval good steps in a row it is multiplied by
+-- growth_factor.  Scales are powers of two, so scaling itself is exact.
+local scaler_defaults = { init_scale = 65536, growth_factor = 2, backoff_factor = 0.5, growth_interval = 2000 }
+local function new_scaler(spec)
+  local o = tensor.options(spec == true and {} or spec, scaler_defaults, 'cfx.train.fit grad_scaler')
+  return { scale = o.init_scale, good = 0, o = o }
+end
+-- Unscale the gradients of params in place; true if they are all finite.
+local function unscale(sc, params)
+  local total
+  for _, p in ipairs(params) do
+    local g = p:grad()
+    if g then
+      g:mul_(1 / sc.scale)
+      local s = g:sum()
+      total = total and total + s or s
+    end
+  end
+  return total == nil or finite(total:item())
+end
+local function scaler_update(sc, ok)
+  if ok then
+    sc.good = sc.good + 1
+    if sc.good >= sc.o.growth_interval then sc.scale, sc.good = sc.scale * sc.o.growth_factor, 0 end
+  else
+    sc.scale, sc.good = sc.scale * sc.o.backoff_factor, 0
+  end
+end
+
 local defaults = {
   model = false, loader = false, steps = false, optim = false, schedule = false, precision = 'fp32', clip = false,
   accumulate = 1, checkpoint = false, log = false, eval = false, config = false, progress = 'auto',
-  print_every = false, on_signal = 'exit', loss = 'bce', mean = augment.imagenet_mean, std = augment.imagenet_std,
+  print_every = false, on_signal = 'exit', loss = 'bce', grad_scaler = 'auto',
+  mean = augment.imagenet_mean, std = augment.imagenet_std,
 }
 
 local ckpt_defaults = { dir = false, every = 0, keep = 3, resume = true, force = false }
@@ -78,7 +111,7 @@ local function run_config(o, model, opt, sched)
   for name, p in model:named_parameters() do params[#params + 1] = name .. ':' .. table.concat(p:shape(), 'x') end
   return {
     user = o.config or false, model = model.model_name or model.__name, params = table.concat(params, ','),
-    steps = o.steps, accumulate = o.accumulate, loss = type(o.loss) == 'string' and o.loss or 'custom', clip = o.clip or 0, precision = o.precision,
+    steps = o.steps, accumulate = o.accumulate, grad_scaler = o.grad_scaler, loss = type(o.loss) == 'string' and o.loss or 'custom', clip = o.clip or 0, precision = o.precision,
     optim = { kind = opt.kind, lr = opt.base_lr, hyper = opt.hyper },
     schedule = sched and { kind = sched.kind, total = sched.total, warmup = sched.warmup, min_factor = sched.min_factor } or 'none',
     batch = o.loader.opts and o.loader.opts.batch, seed = o.loader.seed,
@@ -89,7 +122,9 @@ end
 --   clip=, accumulate=1, checkpoint={dir=, every=, keep=3, resume=true, force=false},
 --   log=function(record), eval={every=, fn=function(model, step) -> table},
 --   config=table (hashed into the checkpoint), progress='auto', print_every=,
---   on_signal='exit'|'return', loss='bce'|function(logits, batch) -> loss, mean=, std=}
+--   on_signal='exit'|'return', loss='bce'|function(logits, batch) -> loss,
+--   grad_scaler='auto'|true|false|{init_scale=65536, growth_factor=2, backoff_factor=0.5,
+--   growth_interval=2000} ('auto': on for fp16), mean=, std=}
 -- -> {step=, losses={...}, checkpoint=path, resumed_from=step, interrupted=signal}
 function M.fit(opts)
   local o = tensor.options(opts, defaults, 'cfx.train.fit')
@@ -120,6 +155,13 @@ function M.fit(opts)
     raise("cfx.train.fit: fp16 autocast needs a CUDA device (libtorch's CPU autocast supports bf16 only): use precision='bf16'")
   end
 
+  local scaler
+  if o.grad_scaler == 'auto' then
+    scaler = o.precision == 'fp16' and new_scaler(true) or nil
+  elseif o.grad_scaler then
+    scaler = new_scaler(o.grad_scaler)
+  end
+
   local ck = o.checkpoint and tensor.options(o.checkpoint, ckpt_defaults, 'cfx.train.fit checkpoint')
   if ck and type(ck.dir) ~= 'string' then raise('cfx.train.fit: checkpoint needs dir = a directory path') end
   local cfg_hash = checkpoint.config_hash(run_config(o, model, opt, sched))
@@ -140,6 +182,7 @@ function M.fit(opts)
       opt:load_state_dict(c.optim, c.header.optim)
       if c.rng then require('cfx').set_rng_state(c.rng) end
       step, losses, resumed_from, last_ckpt = c.header.step, c.losses, c.header.step, path
+      if scaler and c.header.scaler then scaler.scale, scaler.good = c.header.scaler.scale, c.header.scaler.good end
       local pos = c.header.loader and c.header.loader.position
       if pos then
         if not (loader.opts and loader.close) then
@@ -161,7 +204,7 @@ function M.fit(opts)
     local path = checkpoint.path(ck.dir, step)
     checkpoint.save(path, { model = model, optimizer = opt, losses = losses, header = {
       step = step, config_hash = cfg_hash, loader = loader.state and loader:state() or nil,
-      steps = o.steps, model = model.model_name,
+      steps = o.steps, model = model.model_name, scaler = scaler and { scale = scaler.scale, good = scaler.good },
     } })
     last_ckpt = path
     if ck.keep and ck.keep > 0 then checkpoint.prune(ck.dir, ck.keep) end
@@ -211,27 +254,32 @@ function M.fit(opts)
         loss = forward_loss(x, y, b)
       end
       if o.accumulate > 1 then loss = loss / o.accumulate end
-      loss:backward()
+      if scaler then (loss * scaler.scale):backward() else loss:backward() end
       loss_sum = loss_sum + loss:item()
       n_images = n_images + x:size(1)
       epoch = b.epoch
     end
-    local gnorm
-    if finite(loss_sum) and o.clip then gnorm = optim.clip_grad_norm(opt, o.clip) end
+    local gnorm, skipped
+    if scaler and finite(loss_sum) then
+      skipped = not unscale(scaler, opt:parameters())
+      scaler_update(scaler, not skipped)
+    end
+    if finite(loss_sum) and o.clip and not skipped then gnorm = optim.clip_grad_norm(opt, o.clip) end
     if not finite(loss_sum) or (gnorm and not finite(gnorm)) then
       opt:zero_grad()
       raise(('cfx.train.fit: %s is %s at step %d; training stopped. %s'):format(
         finite(loss_sum) and 'the gradient norm' or 'the loss', tostring(finite(loss_sum) and gnorm or loss_sum), s,
         last_ckpt and ('The last good checkpoint is ' .. last_ckpt .. '.') or 'No checkpoint was written.'))
     end
-    opt:step()
+    if not skipped then opt:step() end
     opt:zero_grad()
     step = s
     losses[step] = loss_sum
     images_done = images_done + n_images
     local dt = clock() - t0
     smoothed = smoothed and (0.9 * smoothed + 0.1 * dt) or dt
-    local rec = { step = step, loss = loss_sum, lr = opt.lr, grad_norm = gnorm, images_per_s = n_images / math.max(dt, 1e-9),
+    local rec = { step = step, loss = loss_sum, lr = opt.lr, grad_norm = gnorm, skipped = skipped,
+      loss_scale = scaler and scaler.scale, images_per_s = n_images / math.max(dt, 1e-9),
       seconds_per_step = smoothed, epoch = epoch, time = clock() - t_start }
     printer(rec, step == o.steps)
     if o.log then o.log(rec) end

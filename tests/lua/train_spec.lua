@@ -82,6 +82,27 @@ describe('cfx.train.fit', function()
     assert.is_true((a - b):abs():max():item() < 1e-6)
   end)
 
+  it('loss scaling by a power of two changes nothing; overflowing steps are skipped', function()
+    local function run(scaler)
+      cfx.manual_seed(4)
+      local m = cfx.models.create('resnet_micro')
+      local skips = 0
+      local r = cfx.train.fit { model = m, loader = loader(train_path, { shuffle = false }), steps = 4, progress = false,
+        grad_scaler = scaler, clip = 1.0, log = function(rec) if rec.skipped then skips = skips + 1 end end }
+      return r.losses, m.fc.weight:detach(), skips
+    end
+    local l0, w0 = run(false)
+    local l1, w1, s1 = run({ init_scale = 1024 })
+    assert.same(l0, l1)
+    assert.is_true(cfx.equal(w0, w1))
+    assert.equals(0, s1)
+    -- 2^140 overflows float32: every step here is skipped (the scale halves each time)
+    local l2, w2, s2 = run({ init_scale = 2 ^ 140 })
+    assert.equals(4, s2)
+    assert.equals(l0[1], l2[1])
+    assert.is_false(cfx.equal(w0, w2))
+  end)
+
   it('checks its options', function()
     local m = cfx.models.create('resnet_micro')
     local l = loader(train_path)
