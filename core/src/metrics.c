@@ -1,4 +1,4 @@
-/* metrics.c: average precision and ROC AUC (see cfx/metrics.h). */
+/* metrics.c: average precision, ROC AUC, accuracy, per-group metrics (see cfx/metrics.h). */
 #include "cfx/metrics.h"
 
 #include <math.h>
@@ -95,5 +95,136 @@ int cfx_metrics_roc_auc(const double *scores, const uint8_t *labels, int64_t n, 
   }
   free(p);
   *out = area / ((double)npos * (double)nneg);
+  return 0;
+}
+
+int cfx_metrics_accuracy(const double *scores, const uint8_t *labels, int64_t n, double threshold, double *acc,
+                         double *acc_real, double *acc_fake) {
+  if (n < 0 || (n > 0 && (!scores || !labels)) || !acc || !acc_real || !acc_fake)
+    return cfx__fail(CFX_EINVAL, "accuracy: NULL argument");
+  int64_t nr = 0, nf = 0, okr = 0, okf = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (isnan(scores[i])) return cfx__fail(CFX_EINVAL, "accuracy: score %lld is NaN", (long long)i);
+    if (labels[i] > 1)
+      return cfx__fail(CFX_EINVAL, "accuracy: label %lld is %d, expected 0 or 1", (long long)i, labels[i]);
+    int pred = scores[i] > threshold;
+    if (labels[i]) nf++, okf += pred;
+    else nr++, okr += !pred;
+  }
+  *acc = n ? (double)(okr + okf) / (double)n : NAN;
+  *acc_real = nr ? (double)okr / (double)nr : NAN;
+  *acc_fake = nf ? (double)okf / (double)nf : NAN;
+  return 0;
+}
+
+typedef struct {
+  double score;
+  int32_t group;
+} gscore;
+
+static int by_group_score_asc(const void *a, const void *b) {
+  const gscore *x = a, *y = b;
+  if (x->group != y->group) return (x->group > y->group) - (x->group < y->group);
+  return (x->score > y->score) - (x->score < y->score);
+}
+
+static int cmp_double_asc(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* first index in sorted r[0..m) with r[i] >= v (lower) or > v (upper) */
+static int64_t lower_bound(const double *r, int64_t m, double v) {
+  int64_t lo = 0, hi = m;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (r[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+static int64_t upper_bound(const double *r, int64_t m, double v) {
+  int64_t lo = 0, hi = m;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (r[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* Metrics of fakes f[0..nf) (ascending) against reals r[0..m) (ascending). */
+static void group_metrics(const gscore *f, int64_t nf, const double *r, int64_t m, double thr, cfx_group_metrics *o) {
+  o->n_fake = nf, o->n_real = m;
+  o->ap = o->auroc = NAN;
+  int64_t okf = 0;
+  for (int64_t i = 0; i < nf; i++) okf += f[i].score > thr;
+  int64_t okr = upper_bound(r, m, thr); /* reals <= thr */
+  o->acc_fake = nf ? (double)okf / (double)nf : NAN;
+  o->acc_real = m ? (double)okr / (double)m : NAN;
+  o->acc = nf + m ? (double)(okf + okr) / (double)(nf + m) : NAN;
+  if (nf == 0 || m == 0) return;
+  /* AP: thresholds at the distinct fake scores, descending; reals-only thresholds add
+   * no recall.  AUC: each fake counts the reals below it plus half the tied ones. */
+  double ap = 0, area = 0;
+  int64_t tp = 0;
+  for (int64_t i = nf - 1; i >= 0;) {
+    int64_t j = i;
+    while (j >= 0 && f[j].score == f[i].score) j--;
+    int64_t cnt = i - j;
+    double s = f[i].score;
+    tp += cnt;
+    int64_t lo = lower_bound(r, m, s), hi = upper_bound(r, m, s);
+    int64_t fp = m - lo; /* reals >= s */
+    ap += ((double)cnt / (double)nf) * ((double)tp / (double)(tp + fp));
+    area += (double)cnt * ((double)lo + 0.5 * (double)(hi - lo));
+    i = j;
+  }
+  o->ap = ap;
+  o->auroc = area / ((double)nf * (double)m);
+}
+
+int cfx_metrics_grouped(const double *scores, const uint8_t *labels, const int32_t *groups, int64_t n,
+                        int32_t ngroups, double threshold, cfx_group_metrics *out) {
+  if (n < 0 || ngroups < 0 || (n > 0 && (!scores || !labels || !groups)) || (ngroups > 0 && !out))
+    return cfx__fail(CFX_EINVAL, "grouped metrics: NULL argument");
+  int64_t nr = 0, nfk = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (isnan(scores[i])) return cfx__fail(CFX_EINVAL, "grouped metrics: score %lld is NaN", (long long)i);
+    if (labels[i] > 1)
+      return cfx__fail(CFX_EINVAL, "grouped metrics: label %lld is %d, expected 0 or 1", (long long)i, labels[i]);
+    if (groups[i] < 0 || groups[i] >= ngroups)
+      return cfx__fail(CFX_EINVAL, "grouped metrics: group %lld is %d, expected 0..%d", (long long)i, groups[i],
+                       ngroups - 1);
+    if (labels[i]) nfk++;
+    else nr++;
+  }
+  gscore *fk = malloc(sizeof *fk * (size_t)(nfk ? nfk : 1));
+  gscore *rl = malloc(sizeof *rl * (size_t)(nr ? nr : 1));
+  double *all = malloc(sizeof *all * (size_t)(nr ? nr : 1));
+  double *own = malloc(sizeof *own * (size_t)(nr ? nr : 1));
+  if (!fk || !rl || !all || !own) {
+    free(fk), free(rl), free(all), free(own);
+    return cfx__fail(CFX_ENOMEM, "grouped metrics: out of memory for %lld scores", (long long)n);
+  }
+  int64_t a = 0, b = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (labels[i]) fk[a].score = scores[i], fk[a++].group = groups[i];
+    else rl[b].score = all[b] = scores[i], rl[b++].group = groups[i];
+  }
+  qsort(fk, (size_t)nfk, sizeof *fk, by_group_score_asc);
+  qsort(rl, (size_t)nr, sizeof *rl, by_group_score_asc);
+  qsort(all, (size_t)nr, sizeof *all, cmp_double_asc);
+  for (int64_t i = 0; i < nr; i++) own[i] = rl[i].score;
+  int64_t fi = 0, ri = 0;
+  for (int32_t g = 0; g < ngroups; g++) {
+    int64_t f0 = fi, r0 = ri;
+    while (fi < nfk && fk[fi].group == g) fi++;
+    while (ri < nr && rl[ri].group == g) ri++;
+    if (ri > r0) group_metrics(fk + f0, fi - f0, own + r0, ri - r0, threshold, &out[g]);
+    else if (fi > f0) group_metrics(fk + f0, fi - f0, all, nr, threshold, &out[g]);
+    else group_metrics(fk + f0, 0, own + r0, 0, threshold, &out[g]);
+  }
+  free(fk), free(rl), free(all), free(own);
   return 0;
 }

@@ -231,6 +231,15 @@ typedef struct cfx_loader_stats {
  int64_t cfx_loader_position(const cfx_loader *l);
  int cfx_metrics_average_precision(const double *scores, const uint8_t *labels, int64_t n, double *out);
  int cfx_metrics_roc_auc(const double *scores, const uint8_t *labels, int64_t n, double *out);
+ int cfx_metrics_accuracy(const double *scores, const uint8_t *labels, int64_t n, double threshold,
+ double *acc, double *acc_real, double *acc_fake);
+typedef struct cfx_group_metrics {
+ int64_t n_real, n_fake;
+ double ap, auroc;
+ double acc, acc_real, acc_fake;
+} cfx_group_metrics;
+ int cfx_metrics_grouped(const double *scores, const uint8_t *labels, const int32_t *groups, int64_t n,
+ int32_t ngroups, double threshold, cfx_group_metrics *out);
 typedef struct cfx_parquet cfx_parquet;
 enum {
  CFX_PARQUET_BOOL = 1,

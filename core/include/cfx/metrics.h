@@ -19,6 +19,28 @@ extern "C" {
 CFX_API int cfx_metrics_average_precision(const double *scores, const uint8_t *labels, int64_t n, double *out);
 CFX_API int cfx_metrics_roc_auc(const double *scores, const uint8_t *labels, int64_t n, double *out);
 
+/* Accuracy at a threshold: a score above `threshold` predicts generated (1).  Writes
+ * the overall accuracy and the accuracies on the reals and on the fakes alone (NaN
+ * where there is none). */
+CFX_API int cfx_metrics_accuracy(const double *scores, const uint8_t *labels, int64_t n, double threshold,
+                                 double *acc, double *acc_real, double *acc_fake);
+
+/* Metrics of one evaluation group (a generator). */
+typedef struct cfx_group_metrics {
+  int64_t n_real, n_fake; /* the reals it was scored against, its fakes */
+  double ap, auroc;       /* NaN when n_real or n_fake is 0 (undefined) */
+  double acc, acc_real, acc_fake;
+} cfx_group_metrics;
+
+/* Per-group metrics under the paper's protocol: group g's positives are its fakes,
+ * its negatives the reals of group g when it has any (folder layouts keep each
+ * generator's reals with it), otherwise every real of the input (a shared pool).
+ * groups[i] is in [0, ngroups); out has ngroups entries.  AP and AUC equal
+ * scikit-learn's on (g's fakes, g's negatives), computed in O(n log n) overall by
+ * binary search in the sorted negatives. */
+CFX_API int cfx_metrics_grouped(const double *scores, const uint8_t *labels, const int32_t *groups, int64_t n,
+                                int32_t ngroups, double threshold, cfx_group_metrics *out);
+
 #ifdef __cplusplus
 }
 #endif
