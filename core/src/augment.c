@@ -191,23 +191,23 @@ static int sample(const cfx_image *src, double sx, double sy, int filter, uint8_
  *
  * PIL's transform (what torchvision's F.affine calls on a PIL image) samples each output
  * pixel centre (x + 0.5, y + 0.5) at  sx = a0 x' + a1 y' + a2,  sy = a3 x' + a4 y' + a5;
- * a point outside [0, w) x [0, h) takes the fill; otherwise it interpolates in double,
- * first along x in rows floor(sy - 0.5) and the next (clamped to the image), then along y,
- * and truncates.  Here the coordinates and the inside test are PIL's, in double, exactly;
- * the interpolation is integer: 14-bit weights, the two row values rounded to 1/128 of a
- * grey level, truncated at the end.  That is within 0.02 grey levels of PIL's value
- * before truncation, so a pixel differs from torchvision's by at most 1 (only where PIL's
- * value lies within 0.02 of an integer), and a flat area stays exactly flat.  The same
- * integer arithmetic runs in SSE2 (one pixel per 128-bit register) or in plain C. */
-enum { WARP_BITS = 14, WARP_ONE = 1 << WARP_BITS, WARP_MID = 7 };
+ * a point outside [0, w) x [0, h) takes the fill; otherwise it interpolates in double
+ * between rows floor(sy - 0.5) and the next and columns floor(sx - 0.5) and the next
+ * (clamped to the image), and truncates.  Here the coordinates and the inside test are
+ * PIL's, in double, exactly; the interpolation is integer: the offsets rounded to 1/2^14
+ * of a pixel, the four weights to 1/2^14 (each pair summing exactly to its row's weight,
+ * all four to 1), the weighted sum truncated.  That is within 0.05 grey levels of PIL's
+ * value before the truncation, so a pixel differs from torchvision's by at most 1 (only
+ * where PIL's value lies that close to an integer), and a flat area stays exactly flat.
+ * The same integer sums run in SSE2 (pmaddwd: one pixel per register) or in plain C. */
+enum { WARP_BITS = 14, WARP_ONE = 1 << WARP_BITS, WARP_MASK = WARP_ONE - 1 };
 
+/* One pixel from its four neighbours; wa = {w00, w01}, wb = {w10, w11} as int16 pairs. */
 static inline void bilerp_c(const uint8_t *p00, const uint8_t *p01, const uint8_t *p10, const uint8_t *p11,
-                            int32_t tx, int32_t ty, uint8_t *o) {
-  for (int c = 0; c < 3; c++) {
-    int32_t t = (p00[c] * (WARP_ONE - tx) + p01[c] * tx + (1 << (WARP_MID - 1))) >> WARP_MID;
-    int32_t b = (p10[c] * (WARP_ONE - tx) + p11[c] * tx + (1 << (WARP_MID - 1))) >> WARP_MID;
-    o[c] = (uint8_t)((t * (WARP_ONE - ty) + b * ty) >> (2 * WARP_BITS - WARP_MID));
-  }
+                            uint32_t wa, uint32_t wb, uint8_t *o) {
+  int32_t w00 = (int32_t)(wa & 0xFFFF), w01 = (int32_t)(wa >> 16), w10 = (int32_t)(wb & 0xFFFF), w11 = (int32_t)(wb >> 16);
+  for (int c = 0; c < 3; c++)
+    o[c] = (uint8_t)((p00[c] * w00 + p01[c] * w01 + p10[c] * w10 + p11[c] * w11) >> WARP_BITS);
 }
 
 #ifdef __SSE2__
@@ -216,36 +216,19 @@ static inline __m128i load4(const uint8_t *p) {
   memcpy(&v, p, 4);
   return _mm_cvtsi32_si128(v);
 }
-/* bilerp_c for an interior pixel: p points at (x0, y0); reads 4 bytes at each of the
- * four neighbours (the 4th byte is ignored), so p + stride + 7 must be inside the image. */
-static inline uint32_t bilerp_sse2(const uint8_t *p, size_t stride, int32_t tx, int32_t ty) {
-  const __m128i z = _mm_setzero_si128(), half = _mm_set1_epi32(1 << (WARP_MID - 1));
-  __m128i wx = _mm_set1_epi32((int32_t)((uint32_t)tx << 16 | (uint32_t)(WARP_ONE - tx)));
-  __m128i wy = _mm_set1_epi32((int32_t)((uint32_t)ty << 16 | (uint32_t)(WARP_ONE - ty)));
-  __m128i top = _mm_unpacklo_epi8(load4(p), load4(p + 3));               /* r0 r1 g0 g1 b0 b1 . . */
-  __m128i bot = _mm_unpacklo_epi8(load4(p + stride), load4(p + stride + 3));
-  __m128i tb = _mm_unpacklo_epi64(top, bot);
-  __m128i t = _mm_madd_epi16(_mm_unpacklo_epi8(tb, z), wx);              /* top row, per channel */
-  __m128i b = _mm_madd_epi16(_mm_unpackhi_epi8(tb, z), wx);              /* bottom row */
-  t = _mm_srai_epi32(_mm_add_epi32(t, half), WARP_MID);
-  b = _mm_srai_epi32(_mm_add_epi32(b, half), WARP_MID);
-  __m128i tu = _mm_packs_epi32(t, b);                                     /* T T T . B B B . */
-  __m128i v = _mm_madd_epi16(_mm_unpacklo_epi16(tu, _mm_srli_si128(tu, 8)), wy);
-  v = _mm_srli_epi32(v, 2 * WARP_BITS - WARP_MID);
-  v = _mm_packs_epi32(v, v);
-  return (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(v, v));
-}
 #endif
 
-/* out (same size as src) = src warped by the inverse map m (PIL's a0..a5), fill fc. */
+/* out (same size as src) = src warped by the inverse map m (PIL's a0..a5), fill fc.
+ * Needs w, h <= 65535 and w * h * 3 < 2^31 (int32 coordinates and offsets). */
 static int warp_bilinear(const cfx_image *src, const double m[6], const uint8_t fc[3], cfx_image *out) {
   const int w = src->width, h = src->height, ow = out->width, oh = out->height;
-  const size_t stride = (size_t)w * 3, end = stride * (size_t)h;
-  int32_t *xs = malloc(sizeof(int32_t) * 2 * (size_t)ow), *ys = xs + ow;
+  const int32_t stride = w * 3, end = stride * h;
+  int32_t *xs = malloc(sizeof(int32_t) * 5 * (size_t)ow), *ys = xs + ow, *off = ys + ow;
+  uint32_t *wa = (uint32_t *)(off + ow), *wb = wa + ow;
   if (!xs) return cfx__fail(CFX_ENOMEM, "affine: out of memory");
   for (int y = 0; y < oh; y++) {
-    /* Pass 1: PIL's coordinates and inside test; fixed-point x0 + tx with 14 fractional
-     * bits (rounded), or INT32_MIN outside. */
+    /* Pass 1: PIL's coordinates and inside test; fixed-point x0 + tx, y0 + ty with 14
+     * fractional bits (rounded), or xs = INT32_MIN outside. */
     const double yin = y + 0.5, c0 = m[1] * yin, c1 = m[4] * yin;
     int x = 0;
 #ifdef __SSE2__
@@ -280,27 +263,48 @@ static int warp_bilinear(const cfx_image *src, const double m[6], const uint8_t 
       xs[x] = in ? (int32_t)((cx + 0.5) * WARP_ONE + 0.5) - WARP_ONE : INT32_MIN;
       ys[x] = (int32_t)((cy + 0.5) * WARP_ONE + 0.5) - WARP_ONE;
     }
+    /* Pass 2 (integer, vectorised by the compiler): the weights, and the byte offset of
+     * the top-left neighbour where all four (and the byte after) lie inside the image;
+     * -1 outside, -2 on the border (clamped neighbours, in plain C below). */
+    for (x = 0; x < ow; x++) {
+      int32_t X = xs[x], Y = ys[x], x0 = X >> WARP_BITS, y0 = Y >> WARP_BITS;
+      int32_t tx = X & WARP_MASK, ty = Y & WARP_MASK, cy = WARP_ONE - ty;
+      int32_t w01 = (tx * cy + WARP_ONE / 2) >> WARP_BITS, w11 = (tx * ty + WARP_ONE / 2) >> WARP_BITS;
+      wa[x] = (uint32_t)(cy - w01) | (uint32_t)w01 << 16;
+      wb[x] = (uint32_t)(ty - w11) | (uint32_t)w11 << 16;
+      int32_t at = y0 * stride + x0 * 3;
+      int fast = (x0 >= 0) & (x0 < w - 1) & (y0 >= 0) & (y0 < h - 1) & (at + stride + 7 <= end);
+      off[x] = X == INT32_MIN ? -1 : fast ? at : -2;
+    }
+    /* Pass 3: the pixels. */
     uint8_t *o = out->data + (size_t)y * ow * 3;
-    for (int x = 0; x < ow; x++, o += 3) {
-      int32_t X = xs[x];
-      if (X == INT32_MIN) {
+    for (x = 0; x < ow; x++, o += 3) {
+      int32_t at = off[x];
+      if (at == -1) {
         o[0] = fc[0], o[1] = fc[1], o[2] = fc[2];
         continue;
       }
-      int32_t Y = ys[x], x0 = X >> WARP_BITS, y0 = Y >> WARP_BITS, tx = X & (WARP_ONE - 1), ty = Y & (WARP_ONE - 1);
 #ifdef __SSE2__
-      size_t at = (size_t)y0 * stride + (size_t)x0 * 3;
-      if (x0 >= 0 && y0 >= 0 && x0 < w - 1 && y0 < h - 1 && at + stride + 7 <= end) {
-        uint32_t v = bilerp_sse2(src->data + at, stride, tx, ty);
-        if (x + 1 < ow) memcpy(o, &v, 4); /* the 4th byte is overwritten by the next pixel */
+      if (at >= 0) {
+        const uint8_t *p = src->data + at;
+        const __m128i z = _mm_setzero_si128();
+        __m128i top = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p), load4(p + 3)), z); /* r0 r1 g0 g1 b0 b1 . . */
+        __m128i bot = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p + stride), load4(p + stride + 3)), z);
+        __m128i s = _mm_add_epi32(_mm_madd_epi16(top, _mm_set1_epi32((int32_t)wa[x])),
+                                  _mm_madd_epi16(bot, _mm_set1_epi32((int32_t)wb[x])));
+        s = _mm_srli_epi32(s, WARP_BITS);
+        s = _mm_packs_epi32(s, s);
+        uint32_t v = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(s, s));
+        if (x + 1 < ow) memcpy(o, &v, 4); /* the 4th byte is rewritten by the next pixel */
         else memcpy(o, &v, 3);
         continue;
       }
 #endif
+      int32_t x0 = xs[x] >> WARP_BITS, y0 = ys[x] >> WARP_BITS;
       int xa = x0 < 0 ? 0 : x0, xb = x0 + 1 >= w ? w - 1 : x0 + 1;
       int ya = y0 < 0 ? 0 : y0, yb = y0 + 1 >= h ? h - 1 : y0 + 1;
       const uint8_t *r0 = src->data + (size_t)ya * stride, *r1 = src->data + (size_t)yb * stride;
-      bilerp_c(r0 + xa * 3, r0 + xb * 3, r1 + xa * 3, r1 + xb * 3, tx, ty, o);
+      bilerp_c(r0 + xa * 3, r0 + xb * 3, r1 + xa * 3, r1 + xb * 3, wa[x], wb[x], o);
     }
   }
   free(xs);
@@ -325,7 +329,8 @@ int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, d
   m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
   m[2] += cx, m[5] += cy;
   uint8_t fc[3] = {(uint8_t)(fill >> 16), (uint8_t)(fill >> 8), (uint8_t)fill};
-  if (filter == CFX_FILTER_BILINEAR && src->width <= 65535 && src->height <= 65535) {
+  if (filter == CFX_FILTER_BILINEAR && src->width <= 65535 && src->height <= 65535 &&
+      (int64_t)src->width * src->height * 3 < INT32_MAX) {
     if ((rc = warp_bilinear(src, m, fc, out))) cfx_image_release(out);
     return rc;
   }
