@@ -26,6 +26,7 @@ cfx.models = require 'cfx.models'
 cfx.optim = require 'cfx.optim'
 cfx.checkpoint = require 'cfx.checkpoint'
 cfx.train = require 'cfx.train'
+cfx.eval = require 'cfx.eval'
 cfx.fs = require 'cfx.fs'
 cfx.pretrain = require 'cfx.pretrain'
 cfx.functional = cfx.F
