@@ -331,13 +331,35 @@ static int dostring(lua_State *L, const char *code, const char *name) {
   return report_status(L, status);
 }
 
-/* Run a script file (NULL: stdin) with args[0..nargs-1] as its `...`. */
-static int dofile_args(lua_State *L, const char *fname, char **args, int nargs) {
+/* Run a script file (NULL: stdin) with args[0..nargs-1] as its `...`.  A script that
+ * returns an object with a __cfx_main method (an experiment: cfx.experiment{...}) is
+ * then run by it: obj:__cfx_main({args...}), whose number result is the exit status
+ * (*code; 0 otherwise). */
+static int dofile_args(lua_State *L, const char *fname, char **args, int nargs, int *code) {
+  *code = 0;
   int status = luaL_loadfile(L, fname);
   if (status == LUA_OK) {
     luaL_checkstack(L, nargs + 3, "too many arguments to script");
     for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
-    status = cfx__docall(L, nargs, 0);
+    status = cfx__docall(L, nargs, 1);
+  }
+  if (status == LUA_OK) {
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "__cfx_main");
+      if (lua_isfunction(L, -1)) {
+        lua_pushvalue(L, -2);
+        lua_createtable(L, nargs, 0);
+        for (int i = 0; i < nargs; i++) {
+          lua_pushstring(L, args[i]);
+          lua_rawseti(L, -2, i + 1);
+        }
+        status = cfx__docall(L, 2, 1);
+        if (status == LUA_OK && lua_isnumber(L, -1)) *code = (int)lua_tointeger(L, -1);
+        if (status == LUA_OK) lua_pop(L, 1);
+      }
+      if (status == LUA_OK) lua_pop(L, 1);
+    }
+    if (status == LUA_OK) lua_pop(L, 1);
   }
   return report_status(L, status);
 }
@@ -635,7 +657,7 @@ static int pmain(lua_State *L) {
   struct smain *s = (struct smain *)lua_touserdata(L, 1);
   char **argv = s->argv;
   int interactive = (s->flags & FLAG_INTERACTIVE) != 0;
-  int run_stdin = 0, status;
+  int run_stdin = 0, status, code = 0;
   struct paths *paths;
 
   if (s->cmd == 0 && s->script == s->argc && !(s->flags & FLAG_EXEC) && !interactive) {
@@ -667,9 +689,9 @@ static int pmain(lua_State *L) {
   if (status == LUA_OK && s->script < s->argc) {
     const char *fname = argv[s->script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[s->script - 1], "--") != 0) fname = NULL; /* stdin */
-    status = dofile_args(L, fname, argv + s->script + 1, s->argc - s->script - 1);
+    status = dofile_args(L, fname, argv + s->script + 1, s->argc - s->script - 1, &code);
   } else if (status == LUA_OK && run_stdin) {
-    status = dofile_args(L, NULL, NULL, 0);
+    status = dofile_args(L, NULL, NULL, 0, &code);
   }
 
   if (interactive) {
@@ -680,7 +702,7 @@ static int pmain(lua_State *L) {
     if (interrupted) cfx__die_by_signal(SIGINT); /* see the comment at the top */
     s->status = 1;
   } else {
-    s->status = 0;
+    s->status = code;
   }
   return 0;
 }
