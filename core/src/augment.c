@@ -350,15 +350,8 @@ int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32_t right
   if (rc) return rc;
   if (left < 0 || top < 0 || right < 0 || bottom < 0)
     return cfx__fail(CFX_ERANGE, "pad: negative padding (%d, %d, %d, %d)", left, top, right, bottom);
-  cfx_image padded;
-  rc = cfx_image_crop(src, -left, -top, src->width + left + right, src->height + top + bottom, fill, &padded);
-  if (rc || !resize_back) {
-    if (!rc) *out = padded;
-    return rc;
-  }
-  rc = cfx_image_resize(&padded, src->width, src->height, CFX_FILTER_BILINEAR, NULL, out);
-  cfx_image_release(&padded);
-  return rc;
+  if (resize_back) return cfx__pad_resize(src, left, top, right, bottom, fill, CFX_FILTER_BILINEAR, out);
+  return cfx_image_crop(src, -left, -top, src->width + left + right, src->height + top + bottom, fill, out);
 }
 
 int cfx_image_cutout(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,

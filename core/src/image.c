@@ -693,22 +693,53 @@ static inline __m128i load4px(const uint8_t *p) {
 }
 #endif
 
-/* Horizontal pass: rows [y0, y0 + oh) of src (sw x sh) into dst (ow x oh). */
-static int resample_h(uint8_t *dst, int ow, int oh, const uint8_t *src, int sw, int sh, int y0, int ksize,
-                      const int *bounds, const int32_t *kk) {
-#ifdef __SSE2__
-  /* Per output pixel, pairs of taps as pmaddwd operands (an odd tap count gets a zero
-   * partner); the loads read 4 bytes at each tap and the pixel after the last tap, so a
-   * row too near the end of src is first copied into a padded line. */
-  int np = (ksize + 1) / 2;
-  size_t rowbytes = (size_t)sw * 3;
-  int32_t *kp = malloc(sizeof(int32_t) * 2 * (size_t)np * ow);
-  uint8_t *line = malloc(rowbytes + 16);
-  if (!kp || !line) {
-    free(kp), free(line);
+/* The rows the horizontal pass reads: an image, optionally seen with a border of one
+ * colour around it (pad, then resize back, without making the padded copy). */
+typedef struct {
+  const uint8_t *data;
+  int w, h;                /* the image */
+  int l, t, r, b;          /* border widths: the rows are (w + l + r) x (h + t + b) */
+  uint8_t fill[3];
+  uint8_t *line, *border;  /* (w + l + r) * 3 + 16 bytes each; border: a row of fill */
+} row_src;
+
+static int row_src_init(row_src *s, const cfx_image *img, int l, int t, int r, int b, int32_t fill) {
+  memset(s, 0, sizeof *s);
+  s->data = img->data, s->w = img->width, s->h = img->height, s->l = l, s->t = t, s->r = r, s->b = b;
+  s->fill[0] = (uint8_t)(fill >> 16), s->fill[1] = (uint8_t)(fill >> 8), s->fill[2] = (uint8_t)fill;
+  size_t n = (size_t)(s->w + l + r) * 3 + 16;
+  s->line = calloc(1, n);
+  s->border = calloc(1, n);
+  if (!s->line || !s->border) {
+    free(s->line), free(s->border);
     return cfx__fail(CFX_ENOMEM, "resize: out of memory");
   }
-  memset(line + rowbytes, 0, 16);
+  for (int x = 0; x < s->w + l + r; x++) memcpy(s->border + 3 * (size_t)x, s->fill, 3);
+  memcpy(s->line, s->border, n - 16);
+  return 0;
+}
+static void row_src_free(row_src *s) { free(s->line), free(s->border); }
+
+/* Row y of the (bordered) image, with at least 16 readable bytes after its end. */
+static const uint8_t *row_src_get(const row_src *s, int y) {
+  if (y < s->t || y >= s->t + s->h) return s->border;
+  size_t rowbytes = (size_t)s->w * 3;
+  const uint8_t *row = s->data + (size_t)(y - s->t) * rowbytes;
+  if (!s->l && !s->r && row + rowbytes + 16 <= s->data + rowbytes * (size_t)s->h) return row;
+  memcpy(s->line + (size_t)s->l * 3, row, rowbytes); /* the border pixels were written once */
+  return s->line;
+}
+
+/* Horizontal pass: rows [y0, y0 + oh) of s into dst (ow x oh). */
+static int resample_h(uint8_t *dst, int ow, int oh, const row_src *s, int y0, int ksize, const int *bounds,
+                      const int32_t *kk) {
+#ifdef __SSE2__
+  /* Per output pixel, pairs of taps as pmaddwd operands (an odd tap count gets a zero
+   * partner); the loads read 4 bytes at each tap and at the pixel after the last tap,
+   * which row_src_get keeps readable. */
+  int np = (ksize + 1) / 2;
+  int32_t *kp = malloc(sizeof(int32_t) * 2 * (size_t)np * ow);
+  if (!kp) return cfx__fail(CFX_ENOMEM, "resize: out of memory");
   for (int x = 0; x < ow; x++) {
     const int32_t *k = kk + (size_t)x * ksize;
     int n = bounds[2 * x + 1];
@@ -718,15 +749,16 @@ static int resample_h(uint8_t *dst, int ow, int oh, const uint8_t *src, int sw, 
       p[2 * j] = pair_hi(a, b), p[2 * j + 1] = pair_lo(a, b);
     }
   }
-  const uint8_t *src_end = src + rowbytes * (size_t)sh;
   const __m128i z = _mm_setzero_si128();
+  const uint8_t *prev_row = NULL;
   for (int y = 0; y < oh; y++) {
-    const uint8_t *row = src + (size_t)(y + y0) * rowbytes;
-    if (row + rowbytes + 16 > src_end) {
-      memcpy(line, row, rowbytes);
-      row = line;
-    }
+    const uint8_t *row = row_src_get(s, y + y0);
     uint8_t *o = dst + (size_t)y * ow * 3;
+    if (row == s->border && row == prev_row) { /* another row of fill: the same result */
+      memcpy(o, o - (size_t)ow * 3, (size_t)ow * 3);
+      continue;
+    }
+    prev_row = row;
     for (int x = 0; x < ow; x++, o += 3) {
       const uint8_t *p = row + (size_t)bounds[2 * x] * 3;
       const int32_t *kx = kp + (size_t)x * 2 * np;
@@ -744,11 +776,10 @@ static int resample_h(uint8_t *dst, int ow, int oh, const uint8_t *src, int sw, 
       else memcpy(o, &rgb, 3);
     }
   }
-  free(kp), free(line);
+  free(kp);
 #else
-  (void)sh;
   for (int y = 0; y < oh; y++) {
-    const uint8_t *row = src + (size_t)(y + y0) * sw * 3;
+    const uint8_t *row = row_src_get(s, y + y0);
     uint8_t *o = dst + (size_t)y * ow * 3;
     for (int x = 0; x < ow; x++) {
       int xmin = bounds[2 * x], xmax = bounds[2 * x + 1];
@@ -851,6 +882,47 @@ static int resize_nearest(const cfx_image *src, const double box[4], cfx_image *
   return 0;
 }
 
+/* PIL's two-pass resampling of box b of the (bordered) rows of s into out, allocated. */
+static int resample(const row_src *s, int filter, const double b[4], cfx_image *out) {
+  const resample_filter *f = &filters[filter];
+  int sw = s->w + s->l + s->r, sh = s->h + s->t + s->b, width = out->width, height = out->height, rc;
+  int need_h = width != sw || b[0] != 0 || b[2] != width;
+  int need_v = height != sh || b[1] != 0 || b[3] != height;
+  int *bh = NULL, *bv = NULL, kh = 0, kv = 0;
+  int32_t *kkh = NULL, *kkv = NULL;
+  uint8_t *tmp = NULL;
+  if ((rc = precompute_coeffs(sw, b[0], b[2], width, f, &bh, &kkh, &kh)) ||
+      (rc = precompute_coeffs(sh, b[1], b[3], height, f, &bv, &kkv, &kv)))
+    goto done;
+  int yfirst = bv[0], ylast = bv[height * 2 - 2] + bv[height * 2 - 1];
+  if (!need_v) { /* the rows are used as they are (or only resampled horizontally) */
+    for (int y = 0; y < height; y++) {
+      if (need_h) {
+        if ((rc = resample_h(out->data, width, height, s, 0, kh, bh, kkh))) goto done;
+        break;
+      }
+      memcpy(out->data + (size_t)y * width * 3, row_src_get(s, y), (size_t)width * 3);
+    }
+    goto done;
+  }
+  for (int i = 0; i < height; i++) bv[i * 2] -= yfirst;
+  int th = ylast - yfirst;
+  tmp = malloc((size_t)(need_h ? width : sw) * th * 3);
+  if (!tmp) {
+    rc = cfx__fail(CFX_ENOMEM, "resize: out of memory");
+    goto done;
+  }
+  if (need_h) {
+    if ((rc = resample_h(tmp, width, th, s, yfirst, kh, bh, kkh))) goto done;
+  } else {
+    for (int y = 0; y < th; y++) memcpy(tmp + (size_t)y * sw * 3, row_src_get(s, y + yfirst), (size_t)sw * 3);
+  }
+  rc = resample_v(out->data, width, height, tmp, kv, bv, kkv);
+done:
+  free(tmp), free(bh), free(bv), free(kkh), free(kkv);
+  return rc;
+}
+
 int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int filter, const double *box,
                      cfx_image *out) {
   int rc = check_image(src, "resize");
@@ -876,41 +948,36 @@ int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int fi
     if ((rc = resize_nearest(src, b, out))) cfx_image_release(out);
     return rc;
   }
-  const resample_filter *f = &filters[filter];
-  int need_h = width != src->width || b[0] != 0 || b[2] != width;
-  int need_v = height != src->height || b[1] != 0 || b[3] != height;
-  int *bh = NULL, *bv = NULL, kh = 0, kv = 0;
-  int32_t *kkh = NULL, *kkv = NULL;
-  uint8_t *tmp = NULL;
-  if ((rc = precompute_coeffs(src->width, b[0], b[2], width, f, &bh, &kkh, &kh)) ||
-      (rc = precompute_coeffs(src->height, b[1], b[3], height, f, &bv, &kkv, &kv)))
-    goto done;
-  int yfirst = bv[0], ylast = bv[height * 2 - 2] + bv[height * 2 - 1];
-  const uint8_t *cur = src->data;
-  int cur_w = src->width;
-  if (need_h) {
-    for (int i = 0; i < height; i++) bv[i * 2] -= yfirst;
-    int th = ylast - yfirst;
-    if (!need_v) {
-      rc = resample_h(out->data, width, height, src->data, src->width, src->height, yfirst, kh, bh, kkh);
-      goto done;
-    }
-    tmp = malloc((size_t)width * th * 3);
-    if (!tmp) {
-      rc = cfx__fail(CFX_ENOMEM, "resize: out of memory");
-      goto done;
-    }
-    if ((rc = resample_h(tmp, width, th, src->data, src->width, src->height, yfirst, kh, bh, kkh))) goto done;
-    cur = tmp;
-    cur_w = width;
+  row_src rs;
+  if ((rc = row_src_init(&rs, src, 0, 0, 0, 0, 0))) {
+    cfx_image_release(out);
+    return rc;
   }
-  if (need_v) {
-    rc = resample_v(out->data, cur_w, height, cur, kv, bv, kkv);
-  } else if (!need_h) {
-    memcpy(out->data, src->data, (size_t)width * height * 3);
-  }
-done:
+  rc = resample(&rs, filter, b, out);
+  row_src_free(&rs);
   if (rc) cfx_image_release(out);
-  free(tmp), free(bh), free(bv), free(kkh), free(kkv);
+  return rc;
+}
+
+int cfx__pad_resize(const cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom, int32_t fill,
+                    int filter, cfx_image *out) {
+  int rc = check_image(src, "pad");
+  if (rc) return rc;
+  memset(out, 0, sizeof *out);
+  if (filter <= CFX_FILTER_NEAREST || filter > CFX_FILTER_LANCZOS)
+    return cfx__fail(CFX_EINVAL, "pad: filter %d is not a resampling filter", filter);
+  int64_t pw = (int64_t)src->width + left + right, ph = (int64_t)src->height + top + bottom;
+  if (left < 0 || top < 0 || right < 0 || bottom < 0 || pw * ph > CFX_IMAGE_DEFAULT_MAX_PIXELS)
+    return cfx__fail(CFX_ERANGE, "pad: padding (%d, %d, %d, %d) is negative or too large", left, top, right, bottom);
+  row_src rs;
+  if ((rc = alloc_image(out, src->width, src->height))) return rc;
+  if ((rc = row_src_init(&rs, src, left, top, right, bottom, fill))) {
+    cfx_image_release(out);
+    return rc;
+  }
+  double b[4] = {0, 0, (double)pw, (double)ph};
+  rc = resample(&rs, filter, b, out);
+  row_src_free(&rs);
+  if (rc) cfx_image_release(out);
   return rc;
 }

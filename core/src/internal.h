@@ -14,4 +14,11 @@ int cfx__map_file(const char *path, int64_t min_size, const char *too_short, voi
 /* fsync a file (dir 0) or a directory (dir 1) by path; 0 or -1 with errno. */
 int cfx__fsync_path(const char *path, int dir);
 
+/* Pad src by a border of one colour (0xRRGGBB) and resample the padded picture back to
+ * src's size with a PIL filter (not nearest), without making the padded copy: the same
+ * pixels as cfx_image_pad then cfx_image_resize (image.c). */
+struct cfx_image;
+int cfx__pad_resize(const struct cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
+                    int32_t fill, int filter, struct cfx_image *out);
+
 #endif

@@ -706,7 +706,9 @@ def setup_ops():
         add_check('center_crop_' + name, cc)
 
     # pad vs np.pad; resize_back vs PIL bilinear of the padded image
-    for pad in ((3, 0, 5, 7), (0, 0, 0, 0), (10, 10, 10, 10)):
+    # (also: only rows or only columns of border, and a border thicker than the
+    # filter, so that whole rows of fill reach the horizontal pass)
+    for pad in ((3, 0, 5, 7), (0, 0, 0, 0), (10, 10, 10, 10), (0, 4, 0, 6), (5, 0, 2, 0), (40, 30, 3, 50)):
         j = lua('return cfx.augment.pad(image(1), %s, {fill = 0x808080}), '
                 'cfx.augment.pad(image(1), %s, {fill = 0x808080, resize_back = true})' % (lua_lit(pad), lua_lit(pad)),
                 images=[src])
