@@ -27,6 +27,7 @@ cfx.optim = require 'cfx.optim'
 cfx.checkpoint = require 'cfx.checkpoint'
 cfx.train = require 'cfx.train'
 cfx.eval = require 'cfx.eval'
+cfx.experiment = require 'cfx.experiment'
 cfx.fs = require 'cfx.fs'
 cfx.pretrain = require 'cfx.pretrain'
 cfx.functional = cfx.F
