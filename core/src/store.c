@@ -13,33 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "h5util.h"
 #include "internal.h"
 
 enum { BLOCK_BYTES = 16 << 20, BLOCK_RECORDS = 1 << 16, MAX_NAME = 4096 };
-
-/* ---- HDF5 error capture ------------------------------------------------------------ */
-/* HDF5 prints its error stack by default; a library must not, so every entry point
- * turns automatic printing off and reads the innermost message itself. */
-static herr_t h5_walk(unsigned n, const H5E_error2_t *e, void *data) {
-  if (n == 0) snprintf((char *)data, 256, "%s (in %s)", e->desc ? e->desc : "?", e->func_name ? e->func_name : "?");
-  return 0;
-}
-
-static int h5_fail(int code, const char *what, const char *path) {
-  char detail[256] = "";
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk, detail);
-  H5Eclear2(H5E_DEFAULT);
-  return cfx__fail(code, "%s: %s%s%s", path, what, detail[0] ? ": " : "", detail);
-}
-
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static hid_t vlen_string_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  return t;
-}
 
 /* ---- writer ------------------------------------------------------------------------- */
 
@@ -199,15 +176,6 @@ int cfx_store_writer_set_attr(cfx_store_writer *w, const char *key, const char *
 
 int64_t cfx_store_writer_count(const cfx_store_writer *w) { return w ? w->count : 0; }
 
-static int write_string_attr(hid_t loc, const char *key, const char *value) {
-  hid_t t = vlen_string_type(), sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, key, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  int ok = a >= 0 && H5Awrite(a, t, &value) >= 0;
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(sp), H5Tclose(t);
-  return ok ? 0 : -1;
-}
-
 static int write_int_attr(hid_t loc, const char *key, int32_t value) {
   hid_t sp = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(loc, key, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
@@ -239,7 +207,7 @@ static int write_range(hid_t d, hid_t mt, uint64_t start, uint64_t count, const 
 }
 
 static int write_strings(hid_t loc, const char *name, char **strs, uint64_t n) {
-  hid_t t = vlen_string_type();
+  hid_t t = cfx__h5_string_type();
   hid_t d = create_1d(loc, name, t, n);
   int rc = d < 0 || write_range(d, t, 0, n, strs) < 0 ? -1 : 0;
   if (d >= 0) H5Dclose(d);
@@ -250,7 +218,7 @@ static int write_strings(hid_t loc, const char *name, char **strs, uint64_t n) {
 /* The HDF5 part of finish: everything into the file tmp. */
 static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) return h5_fail(CFX_EIO, "cannot create the HDF5 file", tmp);
+  if (f < 0) return cfx__h5_fail(CFX_EIO, "cannot create the HDF5 file", tmp);
   int rc = 0;
   hid_t gi = -1, gg = -1, d_bytes = -1, d[7] = {-1, -1, -1, -1, -1, -1, -1};
   uint8_t *buf = NULL;
@@ -259,20 +227,21 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   time_t now = time(NULL);
   struct tm tmv;
   strftime(time_s, sizeof time_s, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
-  if (write_string_attr(f, "cfx_format", "store") || write_int_attr(f, "cfx_version", CFX_STORE_VERSION) ||
-      write_string_attr(f, "created", time_s) || write_string_attr(f, "cfx_library_version", cfx_version())) {
-    rc = h5_fail(CFX_EIO, "cannot write attributes", tmp);
+  if (cfx__h5_write_string_attr(f, "cfx_format", "store") ||
+      write_int_attr(f, "cfx_version", CFX_STORE_VERSION) || cfx__h5_write_string_attr(f, "created", time_s) ||
+      cfx__h5_write_string_attr(f, "cfx_library_version", cfx_version())) {
+    rc = cfx__h5_fail(CFX_EIO, "cannot write attributes", tmp);
     goto done;
   }
   for (int i = 0; i < w->nattrs; i++)
-    if (write_string_attr(f, w->attr_keys[i], w->attr_vals[i])) {
-      rc = h5_fail(CFX_EIO, "cannot write an attribute", tmp);
+    if (cfx__h5_write_string_attr(f, w->attr_keys[i], w->attr_vals[i])) {
+      rc = cfx__h5_fail(CFX_EIO, "cannot write an attribute", tmp);
       goto done;
     }
   gi = H5Gcreate2(f, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   gg = H5Gcreate2(f, "generators", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (gi < 0 || gg < 0) {
-    rc = h5_fail(CFX_EIO, "cannot create groups", tmp);
+    rc = cfx__h5_fail(CFX_EIO, "cannot create groups", tmp);
     goto done;
   }
   /* /images/bytes, copied from the spool in blocks: constant memory */
@@ -283,7 +252,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   }
   d_bytes = create_1d(gi, "bytes", H5T_STD_U8LE, w->total);
   if (d_bytes < 0) {
-    rc = h5_fail(CFX_EIO, "cannot create /images/bytes", tmp);
+    rc = cfx__h5_fail(CFX_EIO, "cannot create /images/bytes", tmp);
     goto done;
   }
   rewind(w->bytes);
@@ -294,7 +263,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
       goto done;
     }
     if (write_range(d_bytes, H5T_NATIVE_UINT8, pos, want, buf)) {
-      rc = h5_fail(CFX_EIO, "cannot write /images/bytes", tmp);
+      rc = cfx__h5_fail(CFX_EIO, "cannot write /images/bytes", tmp);
       goto done;
     }
     pos += want;
@@ -306,7 +275,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   for (int k = 0; k < 7; k++) {
     d[k] = create_1d(gi, names_ix[k], ftypes[k], k == 0 ? (uint64_t)w->count + 1 : (uint64_t)w->count);
     if (d[k] < 0) {
-      rc = h5_fail(CFX_EIO, "cannot create an index dataset", tmp);
+      rc = cfx__h5_fail(CFX_EIO, "cannot create an index dataset", tmp);
       goto done;
     }
   }
@@ -342,7 +311,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
       COLUMN(5, u8, format, H5T_NATIVE_UINT8)
       COLUMN(6, u8, flags, H5T_NATIVE_UINT8)
 #undef COLUMN
-      if (bad) rc = h5_fail(CFX_EIO, "cannot write the index", tmp);
+      if (bad) rc = cfx__h5_fail(CFX_EIO, "cannot write the index", tmp);
       start += m;
     }
     free(off), free(u8), free(i32);
@@ -350,13 +319,13 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   }
   /* /images/name, from the names spool in blocks */
   {
-    hid_t t = vlen_string_type();
+    hid_t t = cfx__h5_string_type();
     hid_t dn = create_1d(gi, "name", t, (uint64_t)w->count);
     names = calloc(BLOCK_RECORDS, sizeof *names);
     char *blob = malloc((size_t)BLOCK_RECORDS * 64);
     size_t blob_cap = (size_t)BLOCK_RECORDS * 64;
     if (dn < 0 || !names || !blob) {
-      rc = dn < 0 ? h5_fail(CFX_EIO, "cannot create /images/name", tmp) : cfx__fail(CFX_ENOMEM, "out of memory");
+      rc = dn < 0 ? cfx__h5_fail(CFX_EIO, "cannot create /images/name", tmp) : cfx__fail(CFX_ENOMEM, "out of memory");
     }
     rewind(w->names);
     for (uint64_t start = 0; start < (uint64_t)w->count && !rc;) {
@@ -388,7 +357,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
       }
       if (rc) break;
       for (size_t j = 0; j < m; j++) names[j] = blob + pos[j];
-      if (write_range(dn, t, start, m, names)) rc = h5_fail(CFX_EIO, "cannot write /images/name", tmp);
+      if (write_range(dn, t, start, m, names)) rc = cfx__h5_fail(CFX_EIO, "cannot write /images/name", tmp);
       start += m;
     }
     free(blob);
@@ -412,7 +381,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
     for (uint64_t i = 0; i < g; i++) col[i] = w->gens[i].subset;
     bad = bad || write_strings(gg, "subset", col, g);
     free(col);
-    if (bad) rc = h5_fail(CFX_EIO, "cannot write /generators", tmp);
+    if (bad) rc = cfx__h5_fail(CFX_EIO, "cannot write /generators", tmp);
   }
 done:
   free(buf);
@@ -422,14 +391,14 @@ done:
   if (d_bytes >= 0) H5Dclose(d_bytes);
   if (gi >= 0) H5Gclose(gi);
   if (gg >= 0) H5Gclose(gg);
-  if (H5Fclose(f) < 0 && !rc) rc = h5_fail(CFX_EIO, "cannot close the HDF5 file", tmp);
+  if (H5Fclose(f) < 0 && !rc) rc = cfx__h5_fail(CFX_EIO, "cannot close the HDF5 file", tmp);
   return rc;
 }
 
 int cfx_store_writer_finish(cfx_store_writer *w) {
   if (!w) return cfx__fail(CFX_EINVAL, "store finish: writer is NULL");
   if (w->spent) return cfx__fail(CFX_EINVAL, "store finish: the writer is already finished");
-  h5_quiet();
+  cfx__h5_quiet();
   w->spent = 1;
   if (fflush(w->bytes) || fflush(w->index) || fflush(w->names)) {
     int e = errno;
@@ -491,7 +460,7 @@ void cfx_store_close(cfx_store *s) {
 static int read_1d(hid_t f, const char *path, const char *name, hid_t mt, size_t elem, uint64_t expect, void **out) {
   *out = NULL;
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) return h5_fail(CFX_EFORMAT, "missing dataset", path);
+  if (d < 0) return cfx__h5_fail(CFX_EFORMAT, "missing dataset", path);
   hid_t sp = H5Dget_space(d);
   hsize_t dims[1] = {0};
   int nd = H5Sget_simple_extent_ndims(sp);
@@ -505,7 +474,7 @@ static int read_1d(hid_t f, const char *path, const char *name, hid_t mt, size_t
   void *buf = malloc(expect ? expect * elem : 1);
   int rc = 0;
   if (!buf) rc = cfx__fail(CFX_ENOMEM, "out of memory reading %s", name);
-  else if (expect && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) rc = h5_fail(CFX_EFORMAT, name, path);
+  else if (expect && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) rc = cfx__h5_fail(CFX_EFORMAT, name, path);
   H5Dclose(d);
   if (rc) free(buf);
   else *out = buf;
@@ -516,7 +485,7 @@ static int read_1d(hid_t f, const char *path, const char *name, hid_t mt, size_t
 static int read_strings(hid_t f, const char *path, const char *name, uint64_t expect, char ***strs, char **blob) {
   *strs = NULL, *blob = NULL;
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) return h5_fail(CFX_EFORMAT, "missing dataset", path);
+  if (d < 0) return cfx__h5_fail(CFX_EFORMAT, "missing dataset", path);
   hid_t sp = H5Dget_space(d);
   hsize_t dims[1] = {0};
   int nd = H5Sget_simple_extent_ndims(sp);
@@ -526,13 +495,13 @@ static int read_strings(hid_t f, const char *path, const char *name, uint64_t ex
     return cfx__fail(CFX_EFORMAT, "%s: %s has %llu entries, expected %llu", path, name, (unsigned long long)dims[0],
                      (unsigned long long)expect);
   }
-  hid_t t = vlen_string_type();
+  hid_t t = cfx__h5_string_type();
   char **raw = calloc(expect ? expect : 1, sizeof *raw);
   char **ptrs = calloc(expect ? expect : 1, sizeof *ptrs);
   int rc = 0;
   if (!raw || !ptrs) rc = cfx__fail(CFX_ENOMEM, "out of memory reading %s", name);
   else if (expect && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
-    rc = h5_fail(CFX_EFORMAT, name, path);
+    rc = cfx__h5_fail(CFX_EFORMAT, name, path);
   if (!rc) {
     size_t total = 1;
     for (uint64_t i = 0; i < expect; i++) total += (raw[i] ? strlen(raw[i]) : 0) + 1;
@@ -554,36 +523,12 @@ static int read_strings(hid_t f, const char *path, const char *name, uint64_t ex
   return rc;
 }
 
-/* A scalar string attribute (fixed or variable length) as a new string, or NULL. */
-static char *read_string_attr(hid_t a) {
-  hid_t t = H5Aget_type(a);
-  char *out = NULL;
-  if (H5Tget_class(t) == H5T_STRING) {
-    if (H5Tis_variable_str(t) > 0) {
-      hid_t mt = vlen_string_type();
-      char *v = NULL;
-      if (H5Aread(a, mt, &v) >= 0 && v) {
-        out = strdup(v);
-        hid_t sp = H5Aget_space(a);
-        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &v);
-        H5Sclose(sp);
-      }
-      H5Tclose(mt);
-    } else {
-      size_t n = H5Tget_size(t);
-      if (n < (1u << 20) && (out = calloc(1, n + 1)) && H5Aread(a, t, out) < 0) free(out), out = NULL;
-    }
-  }
-  H5Tclose(t);
-  return out;
-}
-
 static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
   (void)info;
   cfx_store *s = data;
   hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   if (a < 0) return 0;
-  char *v = read_string_attr(a);
+  char *v = cfx__h5_read_string_attr(a);
   H5Aclose(a);
   if (!v) return 0;
   char **k = realloc(s->attr_keys, sizeof *k * (size_t)(s->nattrs + 1));
@@ -601,7 +546,7 @@ static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, 
 /* The length of the 1-d dataset `name` (0 if it is not 1-d). */
 static int dataset_len(hid_t f, const char *path, const char *name, uint64_t *len) {
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) return h5_fail(CFX_EFORMAT, name, path);
+  if (d < 0) return cfx__h5_fail(CFX_EFORMAT, name, path);
   hid_t sp = H5Dget_space(d);
   hsize_t dims[1] = {0};
   if (H5Sget_simple_extent_ndims(sp) == 1) H5Sget_simple_extent_dims(sp, dims, NULL);
@@ -612,7 +557,7 @@ static int dataset_len(hid_t f, const char *path, const char *name, uint64_t *le
 
 static int check_header(hid_t f, const char *path) {
   hid_t a = H5Aexists(f, "cfx_format") > 0 ? H5Aopen(f, "cfx_format", H5P_DEFAULT) : -1;
-  char *fmt = a >= 0 ? read_string_attr(a) : NULL;
+  char *fmt = a >= 0 ? cfx__h5_read_string_attr(a) : NULL;
   if (a >= 0) H5Aclose(a);
   int bad = !fmt || strcmp(fmt, "store") != 0;
   int rc = bad ? cfx__fail(CFX_EFORMAT, "%s: not a cfx store (root attribute cfx_format is %s%s%s, expected \"store\")",
@@ -635,7 +580,7 @@ static int check_header(hid_t f, const char *path) {
 int cfx_store_open(const char *path, cfx_store **out) {
   if (!path || !out) return cfx__fail(CFX_EINVAL, "store_open: path or out is NULL");
   *out = NULL;
-  h5_quiet();
+  cfx__h5_quiet();
   struct stat st;
   if (stat(path, &st) != 0) return cfx__fail(CFX_ENOTFOUND, "%s: %s", path, strerror(errno));
   if (H5Fis_hdf5(path) <= 0) {
@@ -643,7 +588,7 @@ int cfx_store_open(const char *path, cfx_store **out) {
     return cfx__fail(CFX_EFORMAT, "%s: not an HDF5 file", path);
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return h5_fail(CFX_EIO, "cannot open", path);
+  if (f < 0) return cfx__h5_fail(CFX_EIO, "cannot open", path);
   cfx_store *s = calloc(1, sizeof *s);
   int rc = 0;
   if (!s || !(s->path = strdup(path))) {
@@ -699,7 +644,7 @@ int cfx_store_open(const char *path, cfx_store **out) {
   {
     hid_t d = H5Dopen2(f, "images/bytes", H5P_DEFAULT);
     if (d < 0) {
-      rc = h5_fail(CFX_EFORMAT, "missing /images/bytes", path);
+      rc = cfx__h5_fail(CFX_EFORMAT, "missing /images/bytes", path);
       goto done;
     }
     hid_t dcpl = H5Dget_create_plist(d), sp = H5Dget_space(d);

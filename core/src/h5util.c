@@ -1,0 +1,61 @@
+/* h5util.c: HDF5 helpers shared by the store and the results log (see h5util.h). */
+#include "h5util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void cfx__h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static herr_t h5_walk(unsigned n, const H5E_error2_t *e, void *data) {
+  if (n == 0) snprintf((char *)data, 256, "%s (in %s)", e->desc ? e->desc : "?", e->func_name ? e->func_name : "?");
+  return 0;
+}
+
+int cfx__h5_fail(int code, const char *what, const char *path) {
+  char detail[256] = "";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk, detail);
+  H5Eclear2(H5E_DEFAULT);
+  return cfx__fail(code, "%s: %s%s%s", path, what, detail[0] ? ": " : "", detail);
+}
+
+hid_t cfx__h5_string_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+char *cfx__h5_read_string_attr(hid_t a) {
+  hid_t t = H5Aget_type(a);
+  char *out = NULL;
+  if (H5Tget_class(t) == H5T_STRING) {
+    if (H5Tis_variable_str(t) > 0) {
+      hid_t mt = cfx__h5_string_type();
+      char *v = NULL;
+      if (H5Aread(a, mt, &v) >= 0 && v) {
+        out = strdup(v);
+        hid_t sp = H5Aget_space(a);
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &v);
+        H5Sclose(sp);
+      }
+      H5Tclose(mt);
+    } else {
+      size_t n = H5Tget_size(t);
+      if (n < (1u << 20) && (out = calloc(1, n + 1)) && H5Aread(a, t, out) < 0) free(out), out = NULL;
+    }
+  }
+  H5Tclose(t);
+  return out;
+}
+
+int cfx__h5_write_string_attr(hid_t loc, const char *key, const char *value) {
+  hid_t t = cfx__h5_string_type(), sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, key, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  int ok = a >= 0 && H5Awrite(a, t, &value) >= 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(sp), H5Tclose(t);
+  return ok ? 0 : -1;
+}

@@ -1,0 +1,23 @@
+/* h5util.h: HDF5 helpers shared by the store and the results log (internal).
+ *
+ * HDF5 prints its error stack by default; a library must not, so every entry point
+ * that calls HDF5 first turns automatic printing off (cfx__h5_quiet) and reports
+ * failures with cfx__h5_fail, which reads the innermost message of the stack. */
+#ifndef CFX_H5UTIL_H
+#define CFX_H5UTIL_H
+
+#include <hdf5.h>
+
+/* Turn off HDF5's automatic error printing for this thread. */
+void cfx__h5_quiet(void);
+/* cfx__fail(code, "PATH: WHAT: <HDF5's innermost message>") and clear the stack. */
+int cfx__h5_fail(int code, const char *what, const char *path);
+/* A new variable-length UTF-8 string type (H5Tclose it). */
+hid_t cfx__h5_string_type(void);
+/* A scalar string attribute (fixed or variable length) as a new malloc'd string, or
+ * NULL when it is not a string. */
+char *cfx__h5_read_string_attr(hid_t attr);
+/* Create the scalar variable-length string attribute key = value on loc; 0 or -1. */
+int cfx__h5_write_string_attr(hid_t loc, const char *key, const char *value);
+
+#endif
