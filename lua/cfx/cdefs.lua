@@ -157,6 +157,61 @@ enum {
  int cfx_fs_list(const char *path, char **out, int64_t *n);
  int cfx_fs_kind(const char *path);
  int cfx_fs_mkdirs(const char *path);
+typedef struct cfx_h5log cfx_h5log;
+enum { CFX_H5LOG_FORMAT_VERSION = 1 };
+enum {
+ CFX_H5LOG_UINT8 = 0,
+ CFX_H5LOG_INT8 = 1,
+ CFX_H5LOG_INT16 = 2,
+ CFX_H5LOG_INT32 = 3,
+ CFX_H5LOG_INT64 = 4,
+ CFX_H5LOG_FLOAT32 = 6,
+ CFX_H5LOG_FLOAT64 = 7,
+ CFX_H5LOG_STRING = 16
+};
+enum { CFX_H5LOG_ABSENT = 0, CFX_H5LOG_GROUP = 1, CFX_H5LOG_TABLE = 2, CFX_H5LOG_ARRAY = 3 };
+enum { CFX_H5LOG_READONLY = 1, CFX_H5LOG_TRUNCATE = 2 };
+ int cfx_h5log_open(const char *path, int flags, cfx_h5log **out);
+ int cfx_h5log_close(cfx_h5log *log);
+ void cfx_h5log_free(cfx_h5log *log);
+ int cfx_h5log_flush(cfx_h5log *log);
+ int cfx_h5log_set_flush_interval(cfx_h5log *log, double seconds);
+ const char *cfx_h5log_path(const cfx_h5log *log);
+ int cfx_h5log_stats(const cfx_h5log *log, int64_t *flushes, double *seconds);
+ int cfx_h5log_num_runs(const cfx_h5log *log);
+ const char *cfx_h5log_run_id(const cfx_h5log *log, int i);
+ int cfx_h5log_add_run(cfx_h5log *log, const char *run_id, int *created);
+ int cfx_h5log_remove(cfx_h5log *log, const char *run_id, const char *path);
+ int cfx_h5log_kind(const cfx_h5log *log, const char *run_id, const char *path);
+ int cfx_h5log_children(const cfx_h5log *log, const char *run_id, const char *path, char **out,
+ int64_t *n);
+ int cfx_h5log_set_attr_string(cfx_h5log *log, const char *run_id, const char *path, const char *key,
+ const char *value);
+ int cfx_h5log_set_attr_int(cfx_h5log *log, const char *run_id, const char *path, const char *key,
+ int64_t value);
+ int cfx_h5log_set_attr_float(cfx_h5log *log, const char *run_id, const char *path, const char *key,
+ double value);
+ int cfx_h5log_num_attrs(const cfx_h5log *log, const char *run_id, const char *path, int *n);
+ int cfx_h5log_attr(const cfx_h5log *log, const char *run_id, const char *path, int i, const char **key,
+ int *type, int64_t *ival, double *fval, const char **sval);
+ int cfx_h5log_append(cfx_h5log *log, const char *run_id, const char *table, int ncols,
+ const char *const *names, const int *types, const int64_t *ivals,
+ const double *fvals, const char *const *svals);
+ int cfx_h5log_write_table(cfx_h5log *log, const char *run_id, const char *table, int ncols,
+ const char *const *names, const int *types, int64_t nrows,
+ const void *const *columns);
+ int cfx_h5log_truncate(cfx_h5log *log, const char *run_id, const char *table, const char *key, double max,
+ int64_t *removed);
+ int cfx_h5log_table_shape(const cfx_h5log *log, const char *run_id, const char *table, int *ncols,
+ int64_t *nrows);
+ int cfx_h5log_table_column(const cfx_h5log *log, const char *run_id, const char *table, int col,
+ const char **name, int *type, const void **data);
+ int cfx_h5log_set_array(cfx_h5log *log, const char *run_id, const char *path, int type,
+ const int64_t *dims, int ndim, const void *data);
+ int cfx_h5log_array(const cfx_h5log *log, const char *run_id, const char *path, int *type,
+ int64_t *dims, int cap, int *ndim, const void **data);
+ int cfx_h5log_copy_run(cfx_h5log *dst, const cfx_h5log *src, const char *run_id);
+ int cfx_h5log_merge(cfx_h5log *dst, int n, const char *const *inputs, char **report, int64_t *len);
 typedef struct cfx_store cfx_store;
 typedef struct cfx_store_writer cfx_store_writer;
 enum { CFX_STORE_VERSION = 1 };

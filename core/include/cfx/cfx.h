@@ -4,6 +4,7 @@
 #include "cfx/common.h"
 #include "cfx/augment.h"
 #include "cfx/fsutil.h"
+#include "cfx/h5log.h"
 #include "cfx/image.h"
 #include "cfx/loader.h"
 #include "cfx/metrics.h"
