@@ -30,6 +30,7 @@ cfx.eval = require 'cfx.eval'
 cfx.experiment = require 'cfx.experiment'
 cfx.fs = require 'cfx.fs'
 cfx.pretrain = require 'cfx.pretrain'
+cfx.results = require 'cfx.results'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',
