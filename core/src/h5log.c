@@ -1673,10 +1673,12 @@ static const char *attr_string(const node *n, const char *key) {
   return a && a->type == CFX_H5LOG_STRING ? a->s : "";
 }
 
+static int is_done(const node *run) { return !strcmp(attr_string(run, "status"), "done"); }
+
 /* 1 when candidate a beats b: status done first, then updated later; ties go to b (the
  * later input) being replaced only when strictly better. */
 static int better(const node *a, const node *b) {
-  int da = !strcmp(attr_string(a, "status"), "done"), db = !strcmp(attr_string(b, "status"), "done");
+  int da = is_done(a), db = is_done(b);
   if (da != db) return da > db;
   return strcmp(attr_string(a, "updated"), attr_string(b, "updated")) >= 0;
 }
@@ -1754,20 +1756,35 @@ int cfx_h5log_merge(cfx_h5log *dst, int n, const char *const *inputs, char **rep
         if (better(o, bn)) best = j, bn = o;
       }
       if (count > 1) {
-        int done = !strcmp(attr_string(bn, "status"), "done");
-        sb_printf(&b, "run '%s' is in %d files: kept ", id, count);
-        describe(&b, best == n ? dst->path : inputs[best], bn);
-        sb_printf(&b, " as the %s; left out ", done ? "one marked done (updated last among those)" : "newest");
-        int first = 1;
-        if (dn && best != n) describe(&b, dst->path, dn), first = 0;
-        for (int j = i; j < n; j++) {
-          node *o = find_run(in[j], id);
-          if (!o || j == best) continue;
-          if (!first) sb_printf(&b, ", ");
-          describe(&b, inputs[j], o);
-          first = 0;
+        /* why the kept copy won over the strongest of the others; identical copies (same
+         * status and update time: a file merged before) are not worth a line */
+        const char *why = NULL;
+        int bdone = is_done(bn);
+        for (int j = -1; j < n; j++) {
+          node *o = j < 0 ? dn : (j >= i ? find_run(in[j], id) : NULL);
+          if (!o || o == bn) continue;
+          int cmp = strcmp(attr_string(bn, "updated"), attr_string(o, "updated"));
+          if (bdone != is_done(o)) {
+            if (!why) why = "the copy marked done";
+          } else if (cmp != 0 || strcmp(attr_string(bn, "status"), attr_string(o, "status")) != 0) {
+            why = cmp > 0 ? "the newest copy" : "the copy from the later file";
+          }
         }
-        sb_printf(&b, "\n");
+        if (why) {
+          sb_printf(&b, "run '%s' is in %d files: kept ", id, count);
+          describe(&b, best == n ? dst->path : inputs[best], bn);
+          sb_printf(&b, ", %s; left out ", why);
+          int first = 1;
+          if (dn && best != n) describe(&b, dst->path, dn), first = 0;
+          for (int j = i; j < n; j++) {
+            node *o = find_run(in[j], id);
+            if (!o || j == best) continue;
+            if (!first) sb_printf(&b, ", ");
+            describe(&b, inputs[j], o);
+            first = 0;
+          }
+          sb_printf(&b, "\n");
+        }
       }
       if (best != n) rc = cfx_h5log_copy_run(dst, in[best], id);
     }

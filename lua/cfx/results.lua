@@ -562,6 +562,21 @@ end
 
 function Run:__tostring() return ('cfx.results run %s of %s'):format(self.id, self.log.path) end
 
+-- cfx.results.is_results_file(path) -> true, or false and the reason when path is not a
+-- results file (not HDF5, or another cfx_format); a results file that cannot be read
+-- (damaged, another format version) is an error.
+function M.is_results_file(path)
+  local box = ffi.new('cfx_h5log*[1]')
+  local rc = C.cfx_h5log_open(path, C.CFX_H5LOG_READONLY, box)
+  if rc == 0 then
+    C.cfx_h5log_free(box[0])
+    return true
+  end
+  local msg = ffi.string(C.cfx_last_error())
+  if rc == C.CFX_EFORMAT and msg:find(': not a cfx results file', 1, true) then return false, msg end
+  raise(msg)
+end
+
 -- ---- merging ----------------------------------------------------------------------------------------------
 -- cfx.results.collect(inputs, out) -> {runs = n, report = {lines}}: every run of the
 -- results files in the list inputs, into the new file out (replaced when it exists).

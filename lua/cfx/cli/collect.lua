@@ -1,0 +1,75 @@
+-- cfx collect DIR [--out FILE]: merge the results files under DIR (one per Slurm array
+-- task, say) into one (cfx.results.collect; docs/results.md).
+local args = require 'cfx.cli.args'
+
+local spec = {
+  name = 'cfx collect',
+  usage = 'cfx collect DIR [--out FILE]',
+  about = 'Merges every results file (*.h5 with cfx_format "results") under DIR, subfolders\n' ..
+      'included, into one file, DIR/results.h5 by default, written anew.  Other .h5 files\n' ..
+      '(stores) are skipped and listed.  A run found in several files is taken from the copy\n' ..
+      'whose status is "done", then from the one updated last, then from the file whose path\n' ..
+      'sorts last; each such choice is printed.',
+  options = {
+    { 'out', 'string', nil, 'the merged file (default DIR/results.h5)' },
+  },
+}
+
+-- Every *.h5 below dir (sorted paths), down to 32 levels.
+local function find_h5(fs, dir, depth, out)
+  if depth > 32 then return out end
+  local dirs, files = fs.list(dir)
+  for _, f in ipairs(files) do
+    if f:match('%.h5$') then out[#out + 1] = dir .. '/' .. f end
+  end
+  for _, d in ipairs(dirs) do find_h5(fs, dir .. '/' .. d, depth + 1, out) end
+  return out
+end
+
+local function strip(msg) return (tostring(msg):gsub('^[^:]*:%d+: ', '')) end
+
+return function(argv)
+  local o, pos = args.parse(argv, spec)
+  if not o then return pos end
+  if #pos ~= 1 then
+    io.stderr:write('cfx collect: expected one DIR (see --help)\n')
+    return 2
+  end
+  local cfx = require 'cfx'
+  local dir = pos[1]:gsub('/+$', '')
+  if dir == '' then dir = '/' end
+  if not cfx.fs.is_dir(dir) then
+    io.stderr:write(('cfx collect: %s is not a directory\n'):format(dir))
+    return 1
+  end
+  local out = o.out or (dir .. '/results.h5')
+  local inputs, skipped = {}, {}
+  for _, p in ipairs(find_h5(cfx.fs, dir, 0, {})) do
+    if p ~= out then
+      local ok, is, why = pcall(cfx.results.is_results_file, p)
+      if not ok then
+        io.stderr:write('cfx collect: ', strip(is), '\n')
+        return 1
+      end
+      if is then inputs[#inputs + 1] = p else skipped[#skipped + 1] = p end
+    end
+  end
+  if #skipped > 0 then
+    io.stderr:write(('cfx collect: skipped %d .h5 file%s that %s: %s\n'):format(#skipped,
+      #skipped == 1 and '' or 's', #skipped == 1 and 'is not a results file' or 'are not results files',
+      table.concat(skipped, ', ')))
+  end
+  if #inputs == 0 then
+    io.stderr:write(('cfx collect: no results files under %s\n'):format(dir))
+    return 1
+  end
+  local ok, r = pcall(cfx.results.collect, inputs, out)
+  if not ok then
+    io.stderr:write('cfx collect: ', strip(r), '\n')
+    return 1
+  end
+  for _, line in ipairs(r.report) do print('  ' .. line) end
+  print(('cfx collect: %d run%s from %d file%s into %s'):format(r.runs, r.runs == 1 and '' or 's', #inputs,
+    #inputs == 1 and '' or 's', out))
+  return 0
+end
