@@ -2,7 +2,7 @@
 """image_pipeline.py: images/s of cfx's image pipelines vs PIL + torchvision, one core.
 
     /usr/bin/python3 bench/image_pipeline.py [--jpeg FILE] [--n-eval N] [--n-train N]
-                                             [--repeats R] [--cpu C]
+                                             [--repeats R] [--cpu C] [--clock wall|cpu]
 
 (a) Evaluation: JPEG bytes (512x512, quality 90, 4:2:0, made here unless --jpeg) ->
     decode -> shorter side 256 (bilinear) -> centre crop 224 -> uint8 HxWx3 array.
@@ -22,7 +22,10 @@ as `taskset -c C`), torch.set_num_threads(1), cfx.threads(1) and CFX_THREADS=1. 
 row: N images per timing (after a warm-up), best and median of R timings; images/s
 from the best.  The training rows draw new augmentations for every image (cfx: sample
 seeds n*r + i; Python: one random.Random stream), so their cost is an average over
-the random op mix; N for them defaults to 150 to keep that average steady.  Prints the machine, the commands and a Markdown table
+the random op mix; N for them defaults to 150 to keep that average steady.  --clock cpu
+times both sides in process CPU time instead of wall time (time.process_time; the Lua
+side's CLOCK_PROCESS_CPUTIME_ID), for a machine shared with other jobs: time spent
+descheduled then does not count, contention for caches still does.  Prints the machine, the commands and a Markdown table
 (docs/performance.md, "Images").
 """
 import argparse
@@ -148,17 +151,17 @@ def tv_pipelines():
     return eval_, eval_draft, decode, train, tv_randaugment, Image
 
 
-def time_rows(rows, repeats):
+def time_rows(rows, repeats, clock=time.perf_counter):
     out = {}
     for key, n, fn in rows:
         for _ in range(max(3, n // 10)):
             fn()
         times = []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 fn()
-            times.append((time.perf_counter() - t0) / n)
+            times.append((clock() - t0) / n)
         times.sort()
         out[key] = (times[0], statistics.median(times))
     return out
@@ -171,6 +174,7 @@ def main(argv):
     ap.add_argument('--n-train', type=int, default=150)
     ap.add_argument('--repeats', type=int, default=5)
     ap.add_argument('--cpu', type=int, default=min(os.sched_getaffinity(0)))
+    ap.add_argument('--clock', choices=('wall', 'cpu'), default='wall')
     args = ap.parse_args(argv)
     os.sched_setaffinity(0, {args.cpu})
     tmp = tempfile.mkdtemp(prefix='cfx_bench_img_')
@@ -182,15 +186,19 @@ def main(argv):
     eval_, eval_draft, decode, train, tv_randaugment, Image = tv_pipelines()
     src = Image.open(io.BytesIO(data))
     print('machine: ' + machine())
-    print('command: /usr/bin/python3 bench/image_pipeline.py --n-eval %d --n-train %d --repeats %d --cpu %d%s' % (
-        args.n_eval, args.n_train, args.repeats, args.cpu, ' --jpeg ' + args.jpeg if args.jpeg else ''))
+    print('command: /usr/bin/python3 bench/image_pipeline.py --n-eval %d --n-train %d --repeats %d --cpu %d%s%s' % (
+        args.n_eval, args.n_train, args.repeats, args.cpu, ' --jpeg ' + args.jpeg if args.jpeg else '',
+        ' --clock cpu' if args.clock == 'cpu' else ''))
     print('input: %s, %dx%d %s JPEG, %d bytes' % ('--jpeg file' if args.jpeg else 'generated', src.size[0],
                                                 src.size[1], src.mode, len(data)))
     script = os.path.join(ROOT, 'bench', 'image_pipeline.lua')
     largs = [path, str(args.n_eval), str(args.n_train), str(args.repeats), tmp]
     env = run_lua.lua_env()
     env['CFX_THREADS'] = '1'
-    print('lua side: CFX_THREADS=1 taskset -c %d %s' % (args.cpu, run_lua.describe_command(script, *largs)))
+    if args.clock == 'cpu':
+        env['CFX_BENCH_CLOCK'] = 'cpu'
+    print('lua side: CFX_THREADS=1%s taskset -c %d %s' % (' CFX_BENCH_CLOCK=cpu' if args.clock == 'cpu' else '', args.cpu,
+                                                          run_lua.describe_command(script, *largs)))
     print('python side: this process, pinned to CPU %d, torch.set_num_threads(1)' % args.cpu)
     proc = subprocess.run(run_lua.lua_command(script, *largs), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, {args.cpu}))
@@ -211,7 +219,7 @@ def main(argv):
                      ('decode', args.n_eval, lambda: decode(data)),
                      ('train', args.n_train, lambda: train(data)),
                      ('train_augment_only', args.n_train, lambda: np.asarray(tv_randaugment(decoded)))],
-                    args.repeats)
+                    args.repeats, time.process_time if args.clock == 'cpu' else time.perf_counter)
 
     def out(key):
         return np.fromfile(os.path.join(tmp, key + '.raw'), np.uint8).reshape(shapes[key])
@@ -221,8 +229,8 @@ def main(argv):
     d_scaled = np.abs(out('eval_scaled').astype(int) - ref).mean()
     print('pixels: cfx eval (full decode) vs PIL+torchvision: mean |diff| %.4f (%s); cfx eval (scaled decode) vs '
           'PIL+torchvision: mean |diff| %.2f' % (d_full, 'identical' if d_full == 0 else 'differs', d_scaled))
-    print('%d images per timing (eval rows), %d (training rows); best (median) of %d timings; one core' % (
-        args.n_eval, args.n_train, args.repeats))
+    print('%d images per timing (eval rows), %d (training rows); best (median) of %d timings; one core; %s time' % (
+        args.n_eval, args.n_train, args.repeats, 'process CPU' if args.clock == 'cpu' else 'wall'))
     print()
 
     def ips(t):
