@@ -25,7 +25,7 @@ test: deps
 
 run: deps
 	@$(MAKE) --no-print-directory build
-	$(BUILD)/cfx experiments/demo.lua
+	$(BUILD)/cfx experiments/scaling_models.lua
 
 bench: deps
 	@$(MAKE) --no-print-directory build

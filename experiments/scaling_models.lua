@@ -41,7 +41,7 @@ return cfx.experiment {
   description = 'number of training generators vs AP on unseen generators (Fig. 1, 3)',
   presets = {
     cpu = {
-      train_store = 'data/synth_scaling/train.h5', eval_store = 'data/synth_scaling/eval.h5',
+      train_store = 'data/synth_scaling/train.h5', eval_store = 'data/synth_scaling/eval.h5', dataset = 'synth',
       synth_train_generators = 64, synth_eval_generators = 32, synth_per_generator = 120, synth_seed = 0,
       model = 'resnet_micro', pretrained = '', img_size = 64, eval_resize = 0, n_max = 1,
       k_min = 3, k_max = 64, k_count = 4, subsets = 3, budget = 360,
@@ -49,7 +49,7 @@ return cfx.experiment {
       precision = 'fp32', workers = 2, seed = 42, checkpoint_every = 80,
     },
     paper = {
-      train_store = 'data/cf_train.h5', eval_store = 'data/cf_eval.h5',
+      train_store = 'data/cf_train.h5', eval_store = 'data/cf_eval.h5', dataset = 'cf_eval',
       synth_train_generators = 0, synth_eval_generators = 0, synth_per_generator = 0, synth_seed = 0,
       model = 'vit_small_patch16_384', pretrained = 'weights/vit_small_patch16_384.augreg_in21k_ft_in1k.safetensors',
       img_size = 384, eval_resize = 440, n_max = 2,
@@ -85,7 +85,7 @@ return cfx.experiment {
     if r.interrupted then return end
     local ev = cfx.eval.run { model = model, store = cfx.data.open(cfg.eval_store), preprocess = preprocess(cfg, false),
       batch = 128, workers = cfg.workers, precision = cfg.precision }
-    local t = run:evaluate('eval', ev)
+    local t = run:evaluate(cfg.dataset, ev)
     run:set { train_images = view.n, final_loss = r.losses[#r.losses] }
     io.stderr:write(('    k=%d subset=%d: mean AP %.3f, mean acc %.3f (%d train images)\n'):format(cfg.k, cfg.subset,
       t.summary.mean_ap or 0 / 0, t.summary.mean_acc or 0 / 0, view.n))
@@ -97,7 +97,7 @@ return cfx.experiment {
     for _, row in ipairs(rows) do
       local k = row.point.k
       if not by_k[k] then by_k[k], ks[#ks + 1] = { ap = {}, acc = {} }, k end
-      local s = row.summary.eval or {}
+      local s = row.summary[cfg.dataset] or {}
       table.insert(by_k[k].ap, s.mean_ap)
       table.insert(by_k[k].acc, s.mean_acc)
     end

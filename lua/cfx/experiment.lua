@@ -314,14 +314,23 @@ function Experiment:execute(cfg, opts)
   return rows, exit_code, path
 end
 
+-- A usage error: the message on stderr and exit status 2, no traceback.
+local function usage_error(e)
+  io.stderr:write('cfx: ', (tostring(e):gsub('^[^:]*%.lua:%d+: ', '')), '\n')
+  return 2
+end
+
 function Experiment:__cfx_main(argv)
-  local a = parse_args(self, argv)
+  local ok, a = pcall(parse_args, self, argv)
+  if not ok then return usage_error(a) end
   if a.help then
     io.stdout:write(usage:format(arg and arg[0] or self.name, table.concat(sorted_keys(self.presets), ', '),
       self.default_preset, self.name))
     return 0
   end
-  local cfg = self:config(a.preset, a.overrides)
+  local cfg
+  ok, cfg = pcall(self.config, self, a.preset, a.overrides)
+  if not ok then return usage_error(cfg) end
   if a.list then
     print(('%s, preset %s'):format(self.name, cfg.preset))
     for _, k in ipairs(sorted_keys(cfg)) do print(('  %-20s %s'):format(k, fmt(cfg[k]))) end

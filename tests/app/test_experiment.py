@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""The experiment runner end to end with real processes: experiments/scaling_models.lua
+on a reduced grid of synthetic data (made by the script on first use).
+
+- the scaling effect: mean AP on held-out generators at the largest k beats the
+  smallest k by a clear margin (averaged over subsets);
+- a second invocation skips finished points; --list, typed overrides and usage errors;
+- a run interrupted by SIGUSR1 exits 75 and resumes without duplicate training rows;
+- --task writes one file per task and `cfx collect` merges them; h5py reads everything.
+
+Run:  /usr/bin/python3 tests/app/test_experiment.py   (from the repo root).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+CFX = str((ROOT / os.environ.get('CFX_BIN', 'build/cfx')).resolve())
+SCRIPT = str(ROOT / 'experiments' / 'scaling_models.lua')
+MARGIN = 0.03
+
+
+class ScalingModels(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = Path(tempfile.mkdtemp(prefix='cfx_exp_'))
+        data = cls.dir / 'data'
+        cls.common = [f'train_store={data}/train.h5', f'eval_store={data}/eval.h5', 'synth_train_generators=32',
+                      'synth_eval_generators=12', 'synth_per_generator=60', 'k_max=32', 'k_count=2', 'subsets=2',
+                      'budget=180', 'steps=150', 'checkpoint_every=50', 'workers=1']
+        cls.out = cls.dir / 'out'
+        t0 = time.time()
+        cls.first = cls.cfx(*cls.common, '--out', str(cls.out))
+        cls.seconds = time.time() - t0
+        assert cls.first.returncode == 0, cls.first.stderr
+        cls.results = cls.out / 'scaling_models-cpu.h5'
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def cfx(cls, *args, timeout=900):
+        env = dict(os.environ, CFX_THREADS='1')
+        return subprocess.run([CFX, SCRIPT, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+    def runs(self, path=None):
+        with h5py.File(path or self.results, 'r') as f:
+            return {name: (dict(g.attrs), g['train'][()] if 'train' in g else None,
+                           g['eval/synth'][()] if 'eval' in g and 'synth' in g['eval'] else None)
+                    for name, g in f['runs'].items()}
+
+    def test_scaling_effect_on_unseen_generators(self):
+        runs = self.runs()
+        self.assertEqual(sorted(runs), ['k=3,subset=1', 'k=3,subset=2', 'k=32,subset=1', 'k=32,subset=2'])
+        mean_ap = {}
+        for name, (attrs, train, table) in runs.items():
+            self.assertEqual(attrs['status'], 'done')
+            self.assertEqual(list(train['step']), list(range(1, 151)))
+            # the per-generator table: 12 held-out generators, AP recomputed from predictions
+            self.assertEqual(len(table), 12)
+            k = int(name.split(',')[0][2:])
+            mean_ap.setdefault(k, []).append(float(np.nanmean(table['ap'])))
+            summary = json.loads(attrs['summary'])['synth']
+            self.assertAlmostEqual(summary['mean_ap'], float(np.nanmean(table['ap'])), places=12)
+        small, large = np.mean(mean_ap[3]), np.mean(mean_ap[32])
+        print(f'\nmean AP on unseen generators: k=3 {small:.3f} {mean_ap[3]}, k=32 {large:.3f} {mean_ap[32]} '
+              f'(grid of 4 runs in {self.seconds:.0f} s)')
+        self.assertGreater(large, small + MARGIN)
+        self.assertIn('mean AP +- SE', self.first.stdout)
+
+    def test_predictions_match_the_table(self):
+        from sklearn.metrics import average_precision_score
+        with h5py.File(self.results, 'r') as f:
+            g = f['runs/k=32,subset=1']
+            p = g['predictions/synth']
+            score, label = p['score'][()], p['label'][()]
+            self.assertEqual(score.dtype, np.float32)
+            pooled = json.loads(g.attrs['summary'])['synth']['ap_all']
+            self.assertAlmostEqual(pooled, average_precision_score(label, score.astype(np.float64)), places=5)
+
+    def test_second_invocation_skips_finished_points(self):
+        r = self.cfx(*self.common, '--out', str(self.out))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count('done already, skipped'), 4)
+        self.assertIn('mean AP +- SE', r.stdout)
+
+    def test_list_and_usage_errors(self):
+        r = self.cfx(*self.common, '--list')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('grid: 4 points', r.stdout)
+        self.assertIn('k=32,subset=2', r.stdout)
+        r = self.cfx('stpes=3')
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown key 'stpes'", r.stderr)
+        self.assertIn('steps', r.stderr)
+        r = self.cfx('steps=many')
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("steps: expected a number, got 'many'", r.stderr)
+
+    def test_interrupted_run_resumes_without_duplicate_rows(self):
+        out = self.dir / 'interrupted'
+        args = [*self.common, 'k_count=1', 'subsets=1', 'steps=150', '--out', str(out)]
+        env = dict(os.environ, CFX_THREADS='1')
+        p = subprocess.Popen([CFX, SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        ck = out / 'checkpoints' / 'cpu' / 'k=3,subset=1'
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None:
+            if ck.exists() and any(ck.glob('step_*.safetensors')):
+                break
+            time.sleep(0.02)
+        p.send_signal(signal.SIGUSR1)
+        _, err = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, 75, err)
+        attrs, train, _ = self.runs(out / 'scaling_models-cpu.h5')['k=3,subset=1']
+        self.assertEqual(attrs['status'], 'interrupted')
+        stopped = len(train)
+        self.assertLess(stopped, 150)
+        r = self.cfx(*args[:-2], '--out', str(out))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('was interrupted, resuming', r.stderr)
+        attrs, train, _ = self.runs(out / 'scaling_models-cpu.h5')['k=3,subset=1']
+        self.assertEqual(attrs['status'], 'done')
+        self.assertEqual(list(train['step']), list(range(1, 151)))
+
+    def test_tasks_and_collect(self):
+        out = self.dir / 'tasks'
+        for task in (1, 3):
+            r = self.cfx(*self.common, 'steps=5', '--task', str(task), '--out', str(out))
+            self.assertEqual(r.returncode, 0, r.stderr)
+        files = sorted((out / 'tasks').glob('*.h5'))
+        self.assertEqual([f.name for f in files], ['scaling_models-cpu-task0001.h5', 'scaling_models-cpu-task0003.h5'])
+        r = subprocess.run([CFX, 'collect', str(out)], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        merged = out / 'results.h5'
+        self.assertEqual(sorted(self.runs(merged)), ['k=3,subset=1', 'k=32,subset=1'])
+        r = self.cfx(*self.common, '--task', '9', '--out', str(out))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('the grid has 4 points', r.stderr)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
