@@ -128,10 +128,20 @@ def main():
         done = set()
         polls = mid_flush = 0
         progress = []
+        existed = False
         for k in range(KILLS):
             w = Writer(path, state)
-            deadline = time.time() + rng.uniform(0.3, 1.8)
+            # a third of the kills at any moment from the start (loading libcfx, opening
+            # the file, removing stale files), the others while it logs: at a random time
+            # after the writer has checked the file (startup takes ~1 s, more under load)
+            early = k % 3 == 0
+            deadline = time.time() + (rng.uniform(0.0, 1.5) if early else 30)
+            started = None
             while time.time() < deadline and w.proc.poll() is None:
+                if started is None and any(x.startswith('checked') for x in w.lines):
+                    started = time.time()
+                    if not early:
+                        deadline = started + rng.uniform(0.0, 0.8)
                 polls += 1
                 check(poll_file(path), f'kill {k}: the file at the path is a complete results file')
                 time.sleep(rng.uniform(0.0, 0.02))
@@ -144,8 +154,11 @@ def main():
             tmps = glob.glob(path + '.*.tmp')
             mid_flush += bool(tmps)
             check(len(tmps) <= 1, f'kill {k}: at most the killed flush\'s temporary file is left: {tmps}')
-            n_done = check_file(path, done)
-            progress.append(n_done)
+            if os.path.exists(path) or existed:  # absent only before any writer created it
+                existed = True
+                progress.append(check_file(path, done))
+            else:
+                progress.append(0)
         # the last writer runs to the end
         w = Writer(path, state)
         code, err = w.finish()
