@@ -1,4 +1,5 @@
 /* h5util.c: HDF5 helpers shared by the store and the results log (see h5util.h). */
+#define _GNU_SOURCE
 #include "h5util.h"
 
 #include <stdio.h>
