@@ -26,7 +26,7 @@
 #include "internal.h"
 
 enum { MAX_NAME = 255, MAX_DIMS = 8, MAX_DEPTH = 32 };
-static const double DEFAULT_INTERVAL = 10.0;
+static const double DEFAULT_INTERVAL = 10.0, FLUSH_SHARE = 20.0;
 
 typedef struct {
   char *key;
@@ -70,6 +70,7 @@ struct cfx_h5log {
   node *runs;   /* /runs */
   int dirty;
   double interval, last_flush; /* seconds; CLOCK_MONOTONIC */
+  double last_cost;             /* seconds the last flush took */
   int64_t flushes;
   double flush_seconds;
   /* the table of the last append, to skip the lookups of a training loop's rows */
@@ -415,7 +416,11 @@ static int parent_of(cfx_h5log *log, node *run, const char *path, node **parent,
 static int changed(cfx_h5log *log, node *run) {
   log->dirty = 1;
   if (run) run->touched = now_real();
-  if (log->interval >= 0 && now_mono() - log->last_flush >= log->interval) return cfx_h5log_flush(log);
+  if (log->interval < 0) return 0;
+  /* a big file is flushed less often: at most 1/FLUSH_SHARE of the time goes to flushing */
+  double wait = log->interval > 0 && log->last_cost * FLUSH_SHARE > log->interval ? log->last_cost * FLUSH_SHARE
+                                                                                  : log->interval;
+  if (now_mono() - log->last_flush >= wait) return cfx_h5log_flush(log);
   return 0;
 }
 
@@ -620,6 +625,7 @@ int cfx_h5log_flush(cfx_h5log *log) {
     log->dirty = 0;
     log->flushes++;
     log->flush_seconds += t1 - t0;
+    log->last_cost = t1 - t0;
   }
   return rc;
 }

@@ -290,6 +290,29 @@ static void test_truncate_and_flushing(void) {
   CHECK_OK(cfx_h5log_flush(log)); /* nothing changed: no write */
   CHECK_OK(cfx_h5log_stats(log, &flushes, NULL));
   CHECK(flushes == before + 2);
+  /* a flush that takes long paces the automatic ones: at most 1/20 of the time */
+  {
+    enum { BIG = 1 << 21 };
+    float *big = calloc(BIG, sizeof *big);
+    int64_t dims[1] = {BIG};
+    double s0 = 0, s1 = 0;
+    CHECK_OK(cfx_h5log_set_array(log, "r", "big", CFX_H5LOG_FLOAT32, dims, 1, big));
+    CHECK_OK(cfx_h5log_stats(log, NULL, &s0));
+    CHECK_OK(cfx_h5log_flush(log));
+    CHECK_OK(cfx_h5log_stats(log, &flushes, &s1));
+    int64_t f0 = flushes;
+    CHECK_OK(cfx_h5log_set_flush_interval(log, 0.001));
+    usleep(5000);
+    CHECK_OK(append_train(log, "r", 13, 13, 0));
+    CHECK_OK(cfx_h5log_stats(log, &flushes, NULL));
+    CHECK(flushes == f0 || (s1 - s0) * 20 < 0.005); /* 5 ms > 1 ms, but < 20 x the last flush */
+    CHECK_OK(cfx_h5log_set_flush_interval(log, 0));
+    CHECK_OK(cfx_h5log_remove(log, "r", "big"));
+    CHECK_OK(cfx_h5log_stats(log, &flushes, NULL));
+    CHECK(flushes == f0 + 1); /* 0 still means every change */
+    CHECK_OK(cfx_h5log_truncate(log, "r", "train", "step", 12, NULL));
+    free(big);
+  }
   CHECK_OK(cfx_h5log_close(log));
   CHECK(!file_exists(lock));
 

@@ -71,8 +71,10 @@ CFX_API int cfx_h5log_close(cfx_h5log *log);
 CFX_API void cfx_h5log_free(cfx_h5log *log);
 /* Write the file now if anything changed since the last flush. */
 CFX_API int cfx_h5log_flush(cfx_h5log *log);
-/* Flush automatically after a change when the last flush is older than seconds;
- * 0 flushes after every change, a negative value only on cfx_h5log_flush and close. */
+/* Flush automatically after a change when the last flush is older than seconds, or
+ * than 20 times what the last flush took when that is longer (a big file is flushed
+ * less often, at most 5% of the time goes to flushing); 0 flushes after every change,
+ * a negative value only on cfx_h5log_flush and close. */
 CFX_API int cfx_h5log_set_flush_interval(cfx_h5log *log, double seconds);
 CFX_API const char *cfx_h5log_path(const cfx_h5log *log);
 /* Flushes done by this log so far and the seconds they took in all. */
