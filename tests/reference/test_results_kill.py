@@ -165,8 +165,11 @@ def main():
         check(code == 0 and 'finished' in w.lines, f'the last writer finishes: {code} {err[-2000:]}')
         check(not [x for x in w.lines if x.startswith('BAD')], 'the last writer found the file as it should be')
         done |= {x.split()[1] for x in w.lines if x.startswith('done ')}
-        check(done == {f'run{r:03d}' for r in range(1, RUNS + 1)}, 'every run was reported done once')
-        check(check_file(path, done) == RUNS, 'every run is done in the file')
+        every = {f'run{r:03d}' for r in range(1, RUNS + 1)}
+        # (a writer killed between the flush of 'done' and its print leaves a run done
+        # but unreported; the next writer skips it)
+        check(done <= every, 'the writers reported only runs of the experiment')
+        check(check_file(path, every) == RUNS, 'every run is done, complete, in the file')
         left = sorted(os.listdir(tmp))
         check(left == ['results.h5', 'state'], f'no temporary or lock file left: {left}')
         print(f'{KILLS} kills in {time.time() - t_start:.1f} s; {mid_flush} left a temporary file (killed inside '
