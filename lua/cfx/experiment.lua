@@ -169,6 +169,10 @@ function Run:fit(opts)
       end
       self.log_run:scalars('train', { step = rec.step, epoch = rec.epoch or 0, loss = rec.loss, lr = rec.lr,
         images_per_s = rec.images_per_s, grad_norm = rec.grad_norm or 0 })
+      -- fit writes a checkpoint right after this call at these steps: the rows up to it
+      -- must be on disk first, or a kill would leave a gap before the resumed rows
+      local every = o.checkpoint.every or 0
+      if (every > 0 and rec.step % every == 0) or rec.step == o.steps or cfx.signal() then self.log:flush() end
     end
     if user_log then user_log(rec) end
   end
