@@ -8,7 +8,7 @@
 --    fill_ and cfx.ones) that is never freed explicitly.  A Lua object sees a tensor as
 --    a few bytes, so without cfx's collector pressure (core.lua) the garbage would pile
 --    up to 40 GB.  Asserted: peak RSS (VmHWM) stays under 1 GiB and cfx.memory().live
---    never exceeds 512 MiB (the soft limit starts at 256 MiB), collections did happen,
+--    never exceeds 512 MiB (the soft limit starts at 32 MiB), collections did happen,
 --    and after a final collect almost nothing is live.
 -- 2. An op on mismatched shapes raises a Lua error naming both shapes and starting with
 --    this file's name and the line of the call.
