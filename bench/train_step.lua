@@ -25,7 +25,10 @@ local ffi = require 'ffi'
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } cfx_bench_timespec;
 int clock_gettime(int clk, cfx_bench_timespec *ts);
-typedef struct { long utime[2]; long stime[2]; long maxrss, ixrss, idrss, isrss, minflt, majflt, rest[8]; } cfx_bench_rusage;
+typedef struct {
+  long utime[2]; long stime[2];
+  long maxrss, ixrss, idrss, isrss, minflt, majflt, rest[8];
+} cfx_bench_rusage;
 int getrusage(int who, cfx_bench_rusage *usage);
 ]]
 local ts = ffi.new('cfx_bench_timespec')

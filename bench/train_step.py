@@ -41,8 +41,11 @@ sides inherit from this process (the header prints the OMP_*, GOMP_*, OPENBLAS_*
 MALLOC_* variables that are set).  Debian's libtorch runs its fp32 matrix products on
 OpenBLAS's own pthread pool besides libgomp's: with T = 2 on two cores, four threads
 spin for the two cores, which can double an fp32 step and makes it vary from step to
-step on both sides (see docs/performance.md); e.g. GOMP_SPINCOUNT=10000 before the
-command measures both sides without that.
+step on both sides; OMP_WAIT_POLICY=PASSIVE (or GOMP_SPINCOUNT=10000) before the command
+measures both sides without that.  Python keeps glibc malloc's defaults, under which
+torch page-faults far more than the cfx program (which sets M_MMAP_THRESHOLD and
+M_TRIM_THRESHOLD); MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456
+gives torch the same settings.  See docs/performance.md, "Training step".
 
 Prints the machine, the commands and a Markdown table (docs/performance.md, "Training
 step").
@@ -282,7 +285,8 @@ def main(argv):
     ap.add_argument('--models', default='vit_micro_patch8_64,vit_small_patch16_224')
     ap.add_argument('--batches', default='8,32')
     ap.add_argument('--precisions', default='fp32,bf16')
-    ap.add_argument('--steps', type=int, default=5, help='timed steps per configuration')
+    ap.add_argument('--steps', type=int, default=5,
+                    help='timed steps per side for vit_small_patch16_224 at batch < 32')
     ap.add_argument('--steps-large', type=int, default=3,
                     help='timed steps for vit_small_patch16_224 at batch >= 32')
     ap.add_argument('--steps-micro', type=int, default=21, help='timed steps for vit_micro_patch8_64')
@@ -310,7 +314,8 @@ def main(argv):
           % (torch.__version__, args.threads, torch.get_num_threads()))
     tuned = ['%s=%s' % (k, v) for k, v in sorted(os.environ.items())
              if k.startswith(('OMP_', 'GOMP_', 'KMP_', 'OPENBLAS_', 'MKL_', 'MALLOC_', 'DNNL_', 'ONEDNN_'))]
-    print('environment (both sides): ' + (' '.join(tuned) if tuned else 'no OMP_/GOMP_/OPENBLAS_/MALLOC_ variables set'))
+    print('environment (both sides): '
+          + (' '.join(tuned) if tuned else 'no OMP_/GOMP_/OPENBLAS_/MALLOC_ variables set'))
     print('%d warm-up steps per side, then %d timed steps per side (%d for vit_small_patch16_224 at batch >= 32, '
           '%d for vit_micro_patch8_64), the two sides alternating step by step; median ms/step'
           % (args.warmup, args.steps, args.steps_large, args.steps_micro))

@@ -116,12 +116,12 @@ end
 -- The floor is 32 MB, not more: until the first collection every tensor lands in
 -- memory the process has never touched, and each 4 KB page of it costs a page fault.
 -- With a 256 MB floor a training step of vit_micro_patch8_64 at batch 8 (30 ms, one
--- thread, 2-vCPU VM) took 6,400 faults and 10 to 20 ms of system time for each of the
--- first 11 steps; with 32 MB, 2 steps.  Dead tensors are also freed while their memory
--- is still in cache.  A full collection costs 0.15 ms with cfx's own 0.7 MB of Lua
--- heap, but about 1 ms per MB of tables and strings a script keeps (27 ms at 27 MB),
--- so the limit also leaves room for 16x the Lua heap in tensors: such a script does
--- not collect after every few small tensors.
+-- thread, 2-vCPU VM) took 6,400 faults and about 15 ms of system time in each of the
+-- first 11 steps; with 32 MB, in the first 2 (docs/performance.md, "Training step").
+-- A full collection costs 0.15 ms with cfx's own 0.7 MB of Lua heap, but about 1 ms
+-- per MB of tables and strings a script keeps (27 ms at 27 MB), so the limit also
+-- leaves room for 16x the Lua heap in tensors: such a script does not collect after
+-- every few small tensors.
 local floor_bytes = 32 * 2 ^ 20
 local soft_limit = floor_bytes
 local collections = 0
