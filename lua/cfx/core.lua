@@ -156,4 +156,21 @@ function M.set_memory_floor(bytes)
   return prev
 end
 
+-- LuaJIT has no table.pack.
+local function pack(...) return { n = select('#', ...), ... } end
+
+-- Run fn(...) with grad mode set to `enabled` (0 or 1), restoring the previous mode
+-- even on error; returns fn's results.  cfx.no_grad, cfx.enable_grad and the nn/optim
+-- parameter updates go through it.
+function M.with_grad_mode(enabled, fn, ...)
+  if type(fn) ~= 'function' then
+    M.raise(('expected a function, got %s'):format(type(fn)))
+  end
+  local prev = C.cfx_grad_set_enabled(enabled)
+  local r = pack(pcall(fn, ...))
+  C.cfx_grad_set_enabled(prev)
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
 return M

@@ -51,17 +51,7 @@ end
 -- LuaJIT has no table.pack; keep a local one.
 local function pack(...) return { n = select('#', ...), ... } end
 
--- Run fn(...) with grad mode set to `enabled`, restoring the previous mode even on error.
-local function with_grad_mode(enabled, fn, ...)
-  if type(fn) ~= 'function' then
-    raise(('expected a function, got %s'):format(type(fn)))
-  end
-  local prev = C.cfx_grad_set_enabled(enabled)
-  local r = pack(pcall(fn, ...))
-  C.cfx_grad_set_enabled(prev)
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, r.n)
-end
+local with_grad_mode = core.with_grad_mode
 
 -- cfx.no_grad(fn, ...): fn(...) without recording operations for autograd.
 function cfx.no_grad(fn, ...) return with_grad_mode(0, fn, ...) end

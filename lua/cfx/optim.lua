@@ -10,17 +10,12 @@
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local nn_module = require 'cfx.nn.module'
-local C, raise = core.C, core.raise
+local raise = core.raise
 
 local M = {}
 local options, is_tensor = tensor.options, tensor.is_tensor
 
-local function no_grad(fn)
-  local prev = C.cfx_grad_set_enabled(0)
-  local ok, err = pcall(fn)
-  C.cfx_grad_set_enabled(prev)
-  if not ok then error(err, 0) end
-end
+local no_grad = nn_module.no_grad
 
 -- Parameter groups from what the user gave: a module (named, trainable parameters;
 -- with filter_bias_and_bn, 1-d tensors and the model's no_weight_decay() names get no

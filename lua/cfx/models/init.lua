@@ -8,6 +8,7 @@ local safetensors = require 'cfx.safetensors'
 local vit = require 'cfx.models.vit'
 local convnext = require 'cfx.models.convnext'
 local resnet = require 'cfx.models.resnet'
+local listing = require('cfx.nn.module').listing
 local raise = core.raise
 
 local M = { vit = vit, convnext = convnext, resnet = resnet }
@@ -106,12 +107,9 @@ function M.load_pretrained(model, path, opts)
   end
   if o.strict and (#missing > 0 or #r.unexpected > 0) then
     local parts = {}
-    if #missing > 0 then parts[#parts + 1] = 'missing keys: ' .. table.concat(missing, ', ', 1, math.min(#missing, 8)) end
-    if #r.unexpected > 0 then
-      parts[#parts + 1] = 'unexpected keys: ' .. table.concat(r.unexpected, ', ', 1, math.min(#r.unexpected, 8))
-    end
-    raise(('load_pretrained: %s does not match %s: %s%s'):format(path, model.__name, table.concat(parts, '; '),
-      (#missing > 8 or #r.unexpected > 8) and ' ...' or ''))
+    if #missing > 0 then parts[#parts + 1] = 'missing keys: ' .. listing(missing) end
+    if #r.unexpected > 0 then parts[#parts + 1] = 'unexpected keys: ' .. listing(r.unexpected) end
+    raise(('load_pretrained: %s does not match %s: %s'):format(path, model.__name, table.concat(parts, '; ')))
   end
   return { dropped = dropped, missing = missing, unexpected = r.unexpected }
 end

@@ -9,7 +9,7 @@
 -- as in PyTorch, so state_dict keys equal timm's and torchvision's.
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
-local C, raise = core.C, core.raise
+local raise = core.raise
 
 local Module = { __name = 'Module' }
 local M = { Module = Module }
@@ -21,12 +21,7 @@ end
 M.is_module = is_module
 
 -- Run fn with autograd off (parameter surgery must not be recorded).
-local function no_grad(fn, ...)
-  local prev = C.cfx_grad_set_enabled(0)
-  local ok, err = pcall(fn, ...)
-  C.cfx_grad_set_enabled(prev)
-  if not ok then error(err, 0) end
-end
+local function no_grad(fn, ...) return core.with_grad_mode(0, fn, ...) end
 M.no_grad = no_grad
 
 -- Lookup order for module fields: parameters, buffers, children, then the class.
@@ -283,6 +278,7 @@ end
 
 local function shape_str(t) return '{' .. table.concat(t:shape(), ', ') .. '}' end
 
+-- 'a, b, c, ... (n more)': at most `limit` (8) names of a list, for error messages.
 local function listing(names, limit)
   limit = limit or 8
   local r = {}
@@ -291,6 +287,7 @@ local function listing(names, limit)
   if #names > limit then s = s .. (', ... (%d more)'):format(#names - limit) end
   return s
 end
+M.listing = listing
 
 -- model:load_state_dict(sd [, {strict=true}]) -> {missing={..}, unexpected={..}}.
 -- Values are copied into the existing tensors (converting dtype), so optimizers keep
