@@ -257,7 +257,8 @@ local function fmt(v)
   return tostring(v)
 end
 
--- Run the points of `indices` (all by default) and return the rows of their summaries.
+-- Run every grid point (only point opts.task with --task) -> rows of their summaries, the
+-- exit status (0, or cfx.train.EXIT_REQUEUE when a signal interrupted a run), the results path.
 function Experiment:execute(cfg, opts)
   local cfx = require 'cfx'
   opts = opts or {}
@@ -273,7 +274,6 @@ function Experiment:execute(cfg, opts)
   if task then cfx.fs.mkdirs(out .. '/tasks') end
   local log = cfx.results.open(path)
   local rows = {}
-  local exit_code = 0
   for i, p in ipairs(points) do
     if not task or task == i then
       local pcfg = copy(cfg)
@@ -307,15 +307,14 @@ function Experiment:execute(cfg, opts)
             run.interrupted or cfx.signal()))
           return rows, cfx.train.EXIT_REQUEUE, path
         end
-        local main = run.summary[next(run.summary) or ''] or {}
         lr:set { status = 'done', end_time = now(), seconds = os.time() - t0, summary = json.encode(run.summary) }
         log:flush()
-        rows[#rows + 1] = { point = p, id = id, summary = run.summary, main = main }
+        rows[#rows + 1] = { point = p, id = id, summary = run.summary }
       end
     end
   end
   log:close()
-  return rows, exit_code, path
+  return rows, 0, path
 end
 
 -- A usage error: the message on stderr and exit status 2, no traceback.
