@@ -199,4 +199,14 @@ function M.normalize(x, mean, std)
   return (x:float() / 255 - m) / s
 end
 
+-- normalizer(mean, std [, device]) -> function(x): M.normalize for uint8 batches
+-- {N, 3, H, W} already on `device`, with the mean and std tensors made once there (for
+-- loops over batches: the trainer, the evaluator).
+function M.normalizer(mean, std, device)
+  local m = tensor.tensor(mean or M.imagenet_mean):view(1, 3, 1, 1)
+  local s = tensor.tensor(std or M.imagenet_std):view(1, 3, 1, 1)
+  if device and device ~= 'cpu' then m, s = m:to(device), s:to(device) end
+  return function(x) return (x:float() / 255 - m) / s end
+end
+
 return M

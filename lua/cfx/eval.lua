@@ -49,9 +49,7 @@ function M.run(opts)
   local loader = cfx.data.loader { view = view, batch = o.batch, workers = o.workers, shuffle = false, augment = pre,
     max_batches = math.ceil(view.n / o.batch), threads = false }
   local device = model:parameters()[1]:device()
-  local mean = tensor.tensor(o.mean):view(1, 3, 1, 1)
-  local std = tensor.tensor(o.std):view(1, 3, 1, 1)
-  if device ~= 'cpu' then mean, std = mean:to(device), std:to(device) end
+  local normalize = augment.normalizer(o.mean, o.std, device)
   local was_training = model.training
   model:eval()
   local logits, labels, gens, idx, embs = {}, {}, {}, {}, {}
@@ -66,7 +64,7 @@ function M.run(opts)
     for b in loader:batches() do
       local x = b.images
       if device ~= 'cpu' then x = x:to(device) end
-      x = (x:float() / 255 - mean) / std
+      x = normalize(x)
       local y, e
       if o.precision == 'bf16' then
         y, e = cfx.autocast({ device = device, dtype = 'bfloat16' }, forward, x)

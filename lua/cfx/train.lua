@@ -212,9 +212,7 @@ function M.fit(opts)
   end
 
   local printer = progress_printer(o.progress, o.steps, o.print_every or math.max(1, math.floor(o.steps / 20)))
-  local mean_t = tensor.tensor(o.mean):view(1, 3, 1, 1)
-  local std_t = tensor.tensor(o.std):view(1, 3, 1, 1)
-  if device ~= 'cpu' then mean_t, std_t = mean_t:to(device), std_t:to(device) end
+  local normalize = augment.normalizer(o.mean, o.std, device)
   local cfx = require 'cfx'
 
   if o.loss ~= 'bce' and type(o.loss) ~= 'function' then
@@ -244,7 +242,7 @@ function M.fit(opts)
       if not b then raise(('cfx.train.fit: the loader ran out of batches at step %d of %d'):format(s, o.steps)) end
       local x = b.images
       if device ~= 'cpu' then x = x:to({ device = device, non_blocking = true }) end
-      x = (x:float() / 255 - mean_t) / std_t
+      x = normalize(x)
       local y = b.labels:float():view(-1, 1)
       if device ~= 'cpu' then y = y:to(device) end
       local loss
