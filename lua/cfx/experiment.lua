@@ -161,6 +161,13 @@ function Run:fit(opts)
   o.checkpoint = o.checkpoint or { dir = self.checkpoint_dir, every = self.cfg.checkpoint_every or 0 }
   o.config = o.config or self.cfg
   o.on_signal = 'return'
+  -- the rows up to a checkpoint must be on disk before it, or a kill would leave a gap
+  -- between them and the rows the resumed run writes
+  local user_before = o.before_checkpoint
+  o.before_checkpoint = function(step)
+    self.log:flush()
+    if user_before then user_before(step) end
+  end
   o.log = function(rec)
     if rec.eval == nil then
       if first then
@@ -169,10 +176,6 @@ function Run:fit(opts)
       end
       self.log_run:scalars('train', { step = rec.step, epoch = rec.epoch or 0, loss = rec.loss, lr = rec.lr,
         images_per_s = rec.images_per_s, grad_norm = rec.grad_norm or 0 })
-      -- fit writes a checkpoint right after this call at these steps: the rows up to it
-      -- must be on disk first, or a kill would leave a gap before the resumed rows
-      local every = o.checkpoint.every or 0
-      if (every > 0 and rec.step % every == 0) or rec.step == o.steps or cfx.signal() then self.log:flush() end
     end
     if user_log then user_log(rec) end
   end

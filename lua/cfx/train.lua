@@ -99,7 +99,7 @@ end
 local defaults = {
   model = false, loader = false, steps = false, optim = false, schedule = false, precision = 'fp32', clip = false,
   accumulate = 1, checkpoint = false, log = false, eval = false, config = false, progress = 'auto',
-  print_every = false, on_signal = 'exit', loss = 'bce', grad_scaler = 'auto',
+  print_every = false, on_signal = 'exit', loss = 'bce', grad_scaler = 'auto', before_checkpoint = false,
   mean = augment.imagenet_mean, std = augment.imagenet_std,
 }
 
@@ -124,7 +124,8 @@ end
 --   config=table (hashed into the checkpoint), progress='auto', print_every=,
 --   on_signal='exit'|'return', loss='bce'|function(logits, batch) -> loss,
 --   grad_scaler='auto'|true|false|{init_scale=65536, growth_factor=2, backoff_factor=0.5,
---   growth_interval=2000} ('auto': on for fp16), mean=, std=}
+--   growth_interval=2000} ('auto': on for fp16), before_checkpoint=function(step) (called
+--   just before each checkpoint is written, e.g. to flush a log), mean=, std=}
 -- -> {step=, losses={...}, checkpoint=path, resumed_from=step, interrupted=signal}
 function M.fit(opts)
   local o = tensor.options(opts, defaults, 'cfx.train.fit')
@@ -200,6 +201,7 @@ function M.fit(opts)
 
   local function save()
     if not ck then return nil end
+    if o.before_checkpoint then o.before_checkpoint(step) end
     fs.mkdirs(ck.dir)
     local path = checkpoint.path(ck.dir, step)
     checkpoint.save(path, { model = model, optimizer = opt, losses = losses, header = {

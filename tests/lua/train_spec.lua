@@ -58,8 +58,10 @@ describe('cfx.train.fit', function()
   it('stops on a NaN loss with a message naming the step and the last good checkpoint', function()
     local ck = dir .. '/nan'
     local model = NanAfter(6)
+    local before = {}
     local ok, err = pcall(cfx.train.fit, { model = model, loader = loader(train_path), steps = 10, progress = false,
-      checkpoint = { dir = ck, every = 2 } })
+      checkpoint = { dir = ck, every = 2 }, before_checkpoint = function(step) before[#before + 1] = step end })
+    assert.same({ 2, 4 }, before) -- called before each checkpoint, none after the bad step
     assert.is_false(ok)
     assert.matches('the loss is nan at step 6; training stopped%. The last good checkpoint is ' ..
       cfx.checkpoint.path(ck, 4):gsub('%p', '%%%0'), err)
