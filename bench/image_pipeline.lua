@@ -7,7 +7,9 @@
 -- per row: `key<TAB>best seconds per image<TAB>median seconds per image`, the best and
 -- median of REPEATS timings of N images each (N_EVAL for the evaluation rows, N_TRAIN
 -- for the training rows).  With OUT_DIR, also writes one output of each pipeline there
--- as raw bytes (key.raw, HxWx3) so that the Python side can compare pixels.
+-- as raw bytes (key.raw, HxWx3) so that the Python side can compare pixels.  The first
+-- line is `capability<TAB>avx2|sse2|c` (cfx.cpu_capability()).  CFX_BENCH_ROWS=key,key
+-- runs only those rows.
 local cfx = require 'cfx'
 local ffi = require 'ffi'
 
@@ -58,8 +60,11 @@ local rows = {
   { 'train_augment_only', n_train, function(i) return train(decoded, augment.seed(1, 0, i)) end },
 }
 
+io.write(('capability\t%s\n'):format(cfx.cpu_capability()))
+local only = os.getenv('CFX_BENCH_ROWS')
 for _, row in ipairs(rows) do
   local key, n, fn = row[1], row[2], row[3]
+  if only and not (',' .. only .. ','):find(',' .. key .. ',', 1, true) then goto next_row end
   local out
   for i = 1, math.max(3, math.floor(n / 10)) do -- warm up: JIT, allocator, caches
     if out then out:free() end
@@ -89,4 +94,5 @@ for _, row in ipairs(rows) do
   end
   table.sort(times)
   io.write(('%s\t%.9f\t%.9f\n'):format(key, times[1], times[math.floor((repeats + 1) / 2)]))
+  ::next_row::
 end

@@ -218,96 +218,209 @@ static inline __m128i load4(const uint8_t *p) {
 }
 #endif
 
+/* One output row's work arrays (ow entries each). */
+typedef struct {
+  int32_t *xs, *ys, *off;
+  uint32_t *wa, *wb;
+} warp_row;
+
+/* Pass 2 (integer): the weights, and the byte offset of the top-left neighbour where
+ * the 2x2 neighbourhood (and the 8 bytes from each of its two rows' first pixel) lie
+ * inside the image; -1 outside, -2 on the border (clamped neighbours, in plain C).
+ * Inlined into each pass-1 variant so that the compiler vectorises it for that target. */
+static inline __attribute__((always_inline)) void warp_weights(const warp_row *r, int ow, int w, int h,
+                                                               int32_t stride, int32_t end) {
+  for (int x = 0; x < ow; x++) {
+    int32_t X = r->xs[x], Y = r->ys[x], x0 = X >> WARP_BITS, y0 = Y >> WARP_BITS;
+    int32_t tx = X & WARP_MASK, ty = Y & WARP_MASK, cy = WARP_ONE - ty;
+    int32_t w01 = (tx * cy + WARP_ONE / 2) >> WARP_BITS, w11 = (tx * ty + WARP_ONE / 2) >> WARP_BITS;
+    r->wa[x] = (uint32_t)(cy - w01) | (uint32_t)w01 << 16;
+    r->wb[x] = (uint32_t)(ty - w11) | (uint32_t)w11 << 16;
+    int32_t at = y0 * stride + x0 * 3;
+    int fast = (x0 >= 0) & (x0 < w - 1) & (y0 >= 0) & (y0 < h - 1) & (at + stride + 8 <= end);
+    r->off[x] = X == INT32_MIN ? -1 : fast ? at : -2;
+  }
+}
+
+/* Pass 1 in plain C, PIL's coordinates and inside test: fixed-point x0 + tx, y0 + ty
+ * with 14 fractional bits (rounded), or xs = INT32_MIN outside.  The SIMD variants do
+ * the same IEEE operations (no fused multiply-add) several pixels at a time. */
+static inline __attribute__((always_inline)) void warp_coords_c(const warp_row *r, int x, int ow, int w, int h,
+                                                                const double m[6], double c0, double c1) {
+  for (; x < ow; x++) {
+    double xin = x + 0.5, sx = m[0] * xin + c0 + m[2], sy = m[3] * xin + c1 + m[5];
+    int in = sx >= 0 && sy >= 0 && sx < w && sy < h;
+    /* clamped (NaN too) before the conversion; inside, sx - 0.5 >= -0.5, so +1 makes
+     * the truncation a floor */
+    double cx = sx > -1 ? sx : -1, cy = sy > -1 ? sy : -1;
+    cx = cx < w ? cx : w, cy = cy < h ? cy : h;
+    r->xs[x] = in ? (int32_t)((cx + 0.5) * WARP_ONE + 0.5) - WARP_ONE : INT32_MIN;
+    r->ys[x] = (int32_t)((cy + 0.5) * WARP_ONE + 0.5) - WARP_ONE;
+  }
+}
+
+/* Pass 3 for pixel x (on the border or outside too); `last`: no pixel follows in the row
+ * (the SSE2 store writes 4 bytes). */
+static inline __attribute__((always_inline)) void warp_pixel(const cfx_image *src, const warp_row *r, int x,
+                                                             const uint8_t fc[3], int last, uint8_t *o) {
+  const int w = src->width, h = src->height;
+  const int32_t stride = w * 3, at = r->off[x];
+  if (at == -1) {
+    o[0] = fc[0], o[1] = fc[1], o[2] = fc[2];
+    return;
+  }
+#ifdef __SSE2__
+  if (at >= 0) {
+    const uint8_t *p = src->data + at;
+    const __m128i z = _mm_setzero_si128();
+    __m128i top = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p), load4(p + 3)), z); /* r0 r1 g0 g1 b0 b1 . . */
+    __m128i bot = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p + stride), load4(p + stride + 3)), z);
+    __m128i s = _mm_add_epi32(_mm_madd_epi16(top, _mm_set1_epi32((int32_t)r->wa[x])),
+                              _mm_madd_epi16(bot, _mm_set1_epi32((int32_t)r->wb[x])));
+    s = _mm_srli_epi32(s, WARP_BITS);
+    s = _mm_packs_epi32(s, s);
+    uint32_t v = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(s, s));
+    if (!last) memcpy(o, &v, 4); /* the 4th byte is rewritten by the next pixel */
+    else memcpy(o, &v, 3);
+    return;
+  }
+#endif
+  int32_t x0 = r->xs[x] >> WARP_BITS, y0 = r->ys[x] >> WARP_BITS;
+  int xa = x0 < 0 ? 0 : x0, xb = x0 + 1 >= w ? w - 1 : x0 + 1;
+  int ya = y0 < 0 ? 0 : y0, yb = y0 + 1 >= h ? h - 1 : y0 + 1;
+  const uint8_t *r0 = src->data + (size_t)ya * stride, *r1 = src->data + (size_t)yb * stride;
+  bilerp_c(r0 + xa * 3, r0 + xb * 3, r1 + xa * 3, r1 + xb * 3, r->wa[x], r->wb[x], o);
+}
+
+/* Output row y: SSE2 (two pixels' coordinates at a time, one pixel per register). */
+static void warp_row_sse2(const cfx_image *src, const double m[6], const uint8_t fc[3], const warp_row *r, int y,
+                          cfx_image *out) {
+  const int w = src->width, h = src->height, ow = out->width;
+  const double yin = y + 0.5, c0 = m[1] * yin, c1 = m[4] * yin;
+  int x = 0;
+#ifdef __SSE2__
+  const __m128d m0 = _mm_set1_pd(m[0]), m2 = _mm_set1_pd(m[2]), m3 = _mm_set1_pd(m[3]), m5 = _mm_set1_pd(m[5]);
+  const __m128d vc0 = _mm_set1_pd(c0), vc1 = _mm_set1_pd(c1), zero = _mm_setzero_pd(), neg1 = _mm_set1_pd(-1);
+  const __m128d vw = _mm_set1_pd(w), vh = _mm_set1_pd(h), half = _mm_set1_pd(0.5), one = _mm_set1_pd(WARP_ONE);
+  const __m128i outside = _mm_set1_epi32(INT32_MIN), ione = _mm_set1_epi32(WARP_ONE);
+  __m128d xin = _mm_set_pd(1.5, 0.5);
+  for (; x + 2 <= ow; x += 2, xin = _mm_add_pd(xin, _mm_set1_pd(2))) {
+    __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m0, xin), vc0), m2);
+    __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m3, xin), vc1), m5);
+    __m128d in = _mm_and_pd(_mm_and_pd(_mm_cmpge_pd(sx, zero), _mm_cmpge_pd(sy, zero)),
+                            _mm_and_pd(_mm_cmplt_pd(sx, vw), _mm_cmplt_pd(sy, vh)));
+    /* maxpd returns its second operand for a NaN, as the scalar ?: in warp_coords_c */
+    __m128d cx = _mm_min_pd(_mm_max_pd(sx, neg1), vw), cy = _mm_min_pd(_mm_max_pd(sy, neg1), vh);
+    __m128i X = _mm_sub_epi32(_mm_cvttpd_epi32(_mm_add_pd(_mm_mul_pd(_mm_add_pd(cx, half), one), half)), ione);
+    __m128i Y = _mm_sub_epi32(_mm_cvttpd_epi32(_mm_add_pd(_mm_mul_pd(_mm_add_pd(cy, half), one), half)), ione);
+    __m128i in32 = _mm_shuffle_epi32(_mm_castpd_si128(in), _MM_SHUFFLE(2, 0, 2, 0));
+    X = _mm_or_si128(_mm_and_si128(in32, X), _mm_andnot_si128(in32, outside));
+    _mm_storel_epi64((__m128i *)(r->xs + x), X);
+    _mm_storel_epi64((__m128i *)(r->ys + x), Y);
+  }
+#endif
+  warp_coords_c(r, x, ow, w, h, m, c0, c1);
+  warp_weights(r, ow, w, h, w * 3, w * 3 * h);
+  uint8_t *o = out->data + (size_t)y * ow * 3;
+  for (x = 0; x < ow; x++, o += 3) warp_pixel(src, r, x, fc, x + 1 == ow, o);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CFX_WARP_AVX2 1
+static inline long long ld64(const uint8_t *p) {
+  long long v;
+  memcpy(&v, p, 8);
+  return v;
+}
+/* Output row y: AVX2, the same integers as warp_row_sse2.  Coordinates four pixels at a
+ * time; pixels four at a time where all four have their whole neighbourhood inside:
+ * each 2x2 neighbourhood is two 8-byte loads (r0 g0 b0 r1 g1 b1 . .), shuffled to
+ * int16 pairs (r0 r1 g0 g1 b0 b1) for pmaddwd, one pixel per 128-bit half. */
+__attribute__((target("avx2"))) static void warp_row_avx2(const cfx_image *src, const double m[6],
+                                                          const uint8_t fc[3], const warp_row *r, int y,
+                                                          cfx_image *out) {
+  const int w = src->width, h = src->height, ow = out->width;
+  const int32_t stride = w * 3;
+  const double yin = y + 0.5, c0 = m[1] * yin, c1 = m[4] * yin;
+  int x = 0;
+  {
+    const __m256d m0 = _mm256_set1_pd(m[0]), m2 = _mm256_set1_pd(m[2]), m3 = _mm256_set1_pd(m[3]);
+    const __m256d m5 = _mm256_set1_pd(m[5]), vc0 = _mm256_set1_pd(c0), vc1 = _mm256_set1_pd(c1);
+    const __m256d zero = _mm256_setzero_pd(), neg1 = _mm256_set1_pd(-1), vw = _mm256_set1_pd(w);
+    const __m256d vh = _mm256_set1_pd(h), half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(WARP_ONE);
+    const __m128i outside = _mm_set1_epi32(INT32_MIN), ione = _mm_set1_epi32(WARP_ONE);
+    __m256d xin = _mm256_set_pd(3.5, 2.5, 1.5, 0.5);
+    for (; x + 4 <= ow; x += 4, xin = _mm256_add_pd(xin, _mm256_set1_pd(4))) {
+      __m256d sx = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m0, xin), vc0), m2);
+      __m256d sy = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m3, xin), vc1), m5);
+      __m256d in = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(sx, zero, _CMP_GE_OQ), _mm256_cmp_pd(sy, zero, _CMP_GE_OQ)),
+                                 _mm256_and_pd(_mm256_cmp_pd(sx, vw, _CMP_LT_OQ), _mm256_cmp_pd(sy, vh, _CMP_LT_OQ)));
+      __m256d cx = _mm256_min_pd(_mm256_max_pd(sx, neg1), vw), cy = _mm256_min_pd(_mm256_max_pd(sy, neg1), vh);
+      __m128i X = _mm_sub_epi32(_mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(cx, half), one), half)), ione);
+      __m128i Y = _mm_sub_epi32(_mm256_cvttpd_epi32(_mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(cy, half), one), half)), ione);
+      /* the four 64-bit masks' low halves, as four int32 masks */
+      __m256i in64 = _mm256_castpd_si256(in);
+      __m128i in32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(in64, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+      X = _mm_blendv_epi8(outside, X, in32);
+      _mm_storeu_si128((__m128i *)(r->xs + x), X);
+      _mm_storeu_si128((__m128i *)(r->ys + x), Y);
+    }
+  }
+  warp_coords_c(r, x, ow, w, h, m, c0, c1);
+  warp_weights(r, ow, w, h, stride, stride * h);
+
+  const __m256i spread_a = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                                            0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+  const __m256i spread_b = _mm256_setr_epi8(8, -1, 11, -1, 9, -1, 12, -1, 10, -1, 13, -1, -1, -1, -1, -1,
+                                            8, -1, 11, -1, 9, -1, 12, -1, 10, -1, 13, -1, -1, -1, -1, -1);
+  const __m256i pick_a = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2), pick_b = _mm256_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3);
+  const __m256i compact = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                           0, 1, 2, 4, 5, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  uint8_t *o = out->data + (size_t)y * ow * 3;
+  const uint8_t *base = src->data;
+  for (x = 0; x + 4 < ow; x += 4, o += 12) { /* + 4 < ow: the last store spills 2 bytes into pixel x + 4 */
+    __m128i at = _mm_loadu_si128((const __m128i *)(r->off + x));
+    if (_mm_movemask_ps(_mm_castsi128_ps(at))) { /* one of the four is outside or on the border */
+      for (int i = 0; i < 4; i++) warp_pixel(src, r, x + i, fc, 0, o + 3 * i);
+      continue;
+    }
+    const uint8_t *p0 = base + r->off[x], *p1 = base + r->off[x + 1], *p2 = base + r->off[x + 2], *p3 = base + r->off[x + 3];
+    __m256i top = _mm256_setr_epi64x(ld64(p0), ld64(p1), ld64(p2), ld64(p3));
+    __m256i bot = _mm256_setr_epi64x(ld64(p0 + stride), ld64(p1 + stride), ld64(p2 + stride), ld64(p3 + stride));
+    __m256i wa4 = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(r->wa + x)));
+    __m256i wb4 = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(r->wb + x)));
+    /* a: pixels 0 | 2, b: pixels 1 | 3 */
+    __m256i sa = _mm256_add_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(top, spread_a), _mm256_permutevar8x32_epi32(wa4, pick_a)),
+                                  _mm256_madd_epi16(_mm256_shuffle_epi8(bot, spread_a), _mm256_permutevar8x32_epi32(wb4, pick_a)));
+    __m256i sb = _mm256_add_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(top, spread_b), _mm256_permutevar8x32_epi32(wa4, pick_b)),
+                                  _mm256_madd_epi16(_mm256_shuffle_epi8(bot, spread_b), _mm256_permutevar8x32_epi32(wb4, pick_b)));
+    __m256i v = _mm256_packs_epi32(_mm256_srli_epi32(sa, WARP_BITS), _mm256_srli_epi32(sb, WARP_BITS));
+    v = _mm256_shuffle_epi8(_mm256_packus_epi16(v, v), compact); /* rgb rgb of pixels 0 1 | 2 3 */
+    _mm_storel_epi64((__m128i *)o, _mm256_castsi256_si128(v));
+    _mm_storel_epi64((__m128i *)(o + 6), _mm256_extracti128_si256(v, 1));
+  }
+  for (; x < ow; x++, o += 3) warp_pixel(src, r, x, fc, x + 1 == ow, o);
+}
+#endif
+
 /* out (same size as src) = src warped by the inverse map m (PIL's a0..a5), fill fc.
  * Needs w, h <= 65535 and w * h * 3 < 2^31 (int32 coordinates and offsets). */
 static int warp_bilinear(const cfx_image *src, const double m[6], const uint8_t fc[3], cfx_image *out) {
-  const int w = src->width, h = src->height, ow = out->width, oh = out->height;
-  const int32_t stride = w * 3, end = stride * h;
-  int32_t *xs = malloc(sizeof(int32_t) * 5 * (size_t)ow), *ys = xs + ow, *off = ys + ow;
-  uint32_t *wa = (uint32_t *)(off + ow), *wb = wa + ow;
-  if (!xs) return cfx__fail(CFX_ENOMEM, "affine: out of memory");
-  for (int y = 0; y < oh; y++) {
-    /* Pass 1: PIL's coordinates and inside test; fixed-point x0 + tx, y0 + ty with 14
-     * fractional bits (rounded), or xs = INT32_MIN outside. */
-    const double yin = y + 0.5, c0 = m[1] * yin, c1 = m[4] * yin;
-    int x = 0;
-#ifdef __SSE2__
-    /* two pixels at a time, the same IEEE operations as the loop below */
-    const __m128d m0 = _mm_set1_pd(m[0]), m2 = _mm_set1_pd(m[2]), m3 = _mm_set1_pd(m[3]), m5 = _mm_set1_pd(m[5]);
-    const __m128d vc0 = _mm_set1_pd(c0), vc1 = _mm_set1_pd(c1), zero = _mm_setzero_pd(), neg1 = _mm_set1_pd(-1);
-    const __m128d vw = _mm_set1_pd(w), vh = _mm_set1_pd(h), half = _mm_set1_pd(0.5), one = _mm_set1_pd(WARP_ONE);
-    const __m128i outside = _mm_set1_epi32(INT32_MIN), ione = _mm_set1_epi32(WARP_ONE);
-    __m128d xin = _mm_set_pd(1.5, 0.5);
-    for (; x + 2 <= ow; x += 2, xin = _mm_add_pd(xin, _mm_set1_pd(2))) {
-      __m128d sx = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m0, xin), vc0), m2);
-      __m128d sy = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m3, xin), vc1), m5);
-      __m128d in = _mm_and_pd(_mm_and_pd(_mm_cmpge_pd(sx, zero), _mm_cmpge_pd(sy, zero)),
-                              _mm_and_pd(_mm_cmplt_pd(sx, vw), _mm_cmplt_pd(sy, vh)));
-      /* maxpd returns its second operand for a NaN, as the scalar ?: below */
-      __m128d cx = _mm_min_pd(_mm_max_pd(sx, neg1), vw), cy = _mm_min_pd(_mm_max_pd(sy, neg1), vh);
-      __m128i X = _mm_sub_epi32(_mm_cvttpd_epi32(_mm_add_pd(_mm_mul_pd(_mm_add_pd(cx, half), one), half)), ione);
-      __m128i Y = _mm_sub_epi32(_mm_cvttpd_epi32(_mm_add_pd(_mm_mul_pd(_mm_add_pd(cy, half), one), half)), ione);
-      __m128i in32 = _mm_shuffle_epi32(_mm_castpd_si128(in), _MM_SHUFFLE(2, 0, 2, 0));
-      X = _mm_or_si128(_mm_and_si128(in32, X), _mm_andnot_si128(in32, outside));
-      _mm_storel_epi64((__m128i *)(xs + x), X);
-      _mm_storel_epi64((__m128i *)(ys + x), Y);
-    }
-#endif
-    for (; x < ow; x++) {
-      double xin = x + 0.5, sx = m[0] * xin + c0 + m[2], sy = m[3] * xin + c1 + m[5];
-      int in = sx >= 0 && sy >= 0 && sx < w && sy < h;
-      /* clamped (NaN too) before the conversion; inside, sx - 0.5 >= -0.5, so +1 makes
-       * the truncation a floor */
-      double cx = sx > -1 ? sx : -1, cy = sy > -1 ? sy : -1;
-      cx = cx < w ? cx : w, cy = cy < h ? cy : h;
-      xs[x] = in ? (int32_t)((cx + 0.5) * WARP_ONE + 0.5) - WARP_ONE : INT32_MIN;
-      ys[x] = (int32_t)((cy + 0.5) * WARP_ONE + 0.5) - WARP_ONE;
-    }
-    /* Pass 2 (integer, vectorised by the compiler): the weights, and the byte offset of
-     * the top-left neighbour where all four (and the byte after) lie inside the image;
-     * -1 outside, -2 on the border (clamped neighbours, in plain C below). */
-    for (x = 0; x < ow; x++) {
-      int32_t X = xs[x], Y = ys[x], x0 = X >> WARP_BITS, y0 = Y >> WARP_BITS;
-      int32_t tx = X & WARP_MASK, ty = Y & WARP_MASK, cy = WARP_ONE - ty;
-      int32_t w01 = (tx * cy + WARP_ONE / 2) >> WARP_BITS, w11 = (tx * ty + WARP_ONE / 2) >> WARP_BITS;
-      wa[x] = (uint32_t)(cy - w01) | (uint32_t)w01 << 16;
-      wb[x] = (uint32_t)(ty - w11) | (uint32_t)w11 << 16;
-      int32_t at = y0 * stride + x0 * 3;
-      int fast = (x0 >= 0) & (x0 < w - 1) & (y0 >= 0) & (y0 < h - 1) & (at + stride + 7 <= end);
-      off[x] = X == INT32_MIN ? -1 : fast ? at : -2;
-    }
-    /* Pass 3: the pixels. */
-    uint8_t *o = out->data + (size_t)y * ow * 3;
-    for (x = 0; x < ow; x++, o += 3) {
-      int32_t at = off[x];
-      if (at == -1) {
-        o[0] = fc[0], o[1] = fc[1], o[2] = fc[2];
-        continue;
-      }
-#ifdef __SSE2__
-      if (at >= 0) {
-        const uint8_t *p = src->data + at;
-        const __m128i z = _mm_setzero_si128();
-        __m128i top = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p), load4(p + 3)), z); /* r0 r1 g0 g1 b0 b1 . . */
-        __m128i bot = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p + stride), load4(p + stride + 3)), z);
-        __m128i s = _mm_add_epi32(_mm_madd_epi16(top, _mm_set1_epi32((int32_t)wa[x])),
-                                  _mm_madd_epi16(bot, _mm_set1_epi32((int32_t)wb[x])));
-        s = _mm_srli_epi32(s, WARP_BITS);
-        s = _mm_packs_epi32(s, s);
-        uint32_t v = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(s, s));
-        if (x + 1 < ow) memcpy(o, &v, 4); /* the 4th byte is rewritten by the next pixel */
-        else memcpy(o, &v, 3);
-        continue;
-      }
-#endif
-      int32_t x0 = xs[x] >> WARP_BITS, y0 = ys[x] >> WARP_BITS;
-      int xa = x0 < 0 ? 0 : x0, xb = x0 + 1 >= w ? w - 1 : x0 + 1;
-      int ya = y0 < 0 ? 0 : y0, yb = y0 + 1 >= h ? h - 1 : y0 + 1;
-      const uint8_t *r0 = src->data + (size_t)ya * stride, *r1 = src->data + (size_t)yb * stride;
-      bilerp_c(r0 + xa * 3, r0 + xb * 3, r1 + xa * 3, r1 + xb * 3, wa[x], wb[x], o);
-    }
+  const int ow = out->width;
+  warp_row r;
+  r.xs = malloc(sizeof(int32_t) * 5 * (size_t)ow);
+  if (!r.xs) return cfx__fail(CFX_ENOMEM, "affine: out of memory");
+  r.ys = r.xs + ow, r.off = r.ys + ow, r.wa = (uint32_t *)(r.off + ow), r.wb = r.wa + ow;
+#ifdef CFX_WARP_AVX2
+  if (cfx__cpu_avx2()) {
+    for (int y = 0; y < out->height; y++) warp_row_avx2(src, m, fc, &r, y, out);
+    free(r.xs);
+    return 0;
   }
-  free(xs);
+#endif
+  for (int y = 0; y < out->height; y++) warp_row_sse2(src, m, fc, &r, y, out);
+  free(r.xs);
   return 0;
 }
 

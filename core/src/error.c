@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <sched.h>
 #include <unistd.h>
@@ -55,6 +56,29 @@ int cfx_cpu_count(void) {
   }
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
+}
+
+int cfx__cpu_avx2(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static int has = -1; /* a benign race: every thread stores the same value */
+  if (has < 0) {
+    __builtin_cpu_init();
+    has = __builtin_cpu_supports("avx2") ? 1 : 0;
+  }
+  const char *cap = getenv("CFX_CPU_CAPABILITY");
+  if (cap && (!strcmp(cap, "default") || !strcmp(cap, "sse2"))) return 0;
+  return has;
+#else
+  return 0;
+#endif
+}
+
+const char *cfx_cpu_capability(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  return cfx__cpu_avx2() ? "avx2" : "sse2";
+#else
+  return "c";
+#endif
 }
 
 uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed) {

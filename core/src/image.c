@@ -730,9 +730,95 @@ static const uint8_t *row_src_get(const row_src *s, int y) {
   return s->line;
 }
 
+/* One output pixel of the horizontal pass in plain C: n taps k from pixel xmin of row. */
+static inline void resample_px_c(const uint8_t *row, int xmin, int n, const int32_t *k, uint8_t *o) {
+  int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+  for (int i = 0; i < n; i++) {
+    const uint8_t *p = row + (size_t)(xmin + i) * 3;
+    s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
+  }
+  o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CFX_RESAMPLE_AVX2 1
+/* The horizontal pass in AVX2, the same integers as the SSE2 loop: two output pixels at
+ * a time, one per 128-bit half.  Each half loads 16 bytes (four taps, r g b each, and a
+ * byte), and two shuffles spread taps 0 1 and 2 3 into int16 pairs (r0 r1 g0 g1 b0 b1)
+ * for pmaddwd against the split coefficients; taps past a pixel's count have zero
+ * coefficients.  A pair whose loads would pass the row's readable end (the row plus
+ * 16 bytes) is done in plain C. */
+__attribute__((target("avx2"))) static int resample_h_avx2(uint8_t *dst, int ow, int oh, const row_src *s, int y0,
+                                                           int ksize, const int *bounds, const int32_t *kk) {
+  const int nq = (ksize + 3) / 4; /* groups of four taps */
+  const int npair = ow / 2;
+  /* per pixel pair and tap group: hi and lo coefficient vectors for taps 0 1 and 2 3 */
+  __m256i *kv = aligned_alloc(32, sizeof(__m256i) * 4 * ((size_t)nq * npair + 1));
+  if (!kv) return cfx__fail(CFX_ENOMEM, "resize: out of memory");
+  for (int q = 0; q < npair; q++)
+    for (int g = 0; g < nq; g++) {
+      int32_t c[2][4]; /* [half][hi01, lo01, hi23, lo23] */
+      for (int half = 0; half < 2; half++) {
+        int x = 2 * q + half, n = bounds[2 * x + 1];
+        const int32_t *k = kk + (size_t)x * ksize;
+        int32_t t[4];
+        for (int i = 0; i < 4; i++) t[i] = 4 * g + i < n ? k[4 * g + i] : 0;
+        c[half][0] = pair_hi(t[0], t[1]), c[half][1] = pair_lo(t[0], t[1]);
+        c[half][2] = pair_hi(t[2], t[3]), c[half][3] = pair_lo(t[2], t[3]);
+      }
+      __m256i *v = kv + 4 * ((size_t)q * nq + g);
+      for (int i = 0; i < 4; i++)
+        v[i] = _mm256_setr_epi32(c[0][i], c[0][i], c[0][i], c[0][i], c[1][i], c[1][i], c[1][i], c[1][i]);
+    }
+  const __m256i spread01 = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
+                                            0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+  const __m256i spread23 = _mm256_setr_epi8(6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1,
+                                            6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+  const __m256i round = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+  const size_t readable = (size_t)(s->w + s->l + s->r) * 3 + 16;
+  const uint8_t *prev_row = NULL;
+  for (int y = 0; y < oh; y++) {
+    const uint8_t *row = row_src_get(s, y + y0);
+    uint8_t *o = dst + (size_t)y * ow * 3;
+    if (row == s->border && row == prev_row) { /* another row of fill: the same result */
+      memcpy(o, o - (size_t)ow * 3, (size_t)ow * 3);
+      continue;
+    }
+    prev_row = row;
+    int x = 0;
+    for (; x + 2 < ow; x += 2, o += 6) { /* + 2 < ow: each half stores 4 bytes */
+      size_t a = (size_t)bounds[2 * x] * 3, b = (size_t)bounds[2 * x + 2] * 3;
+      if (b + 12 * (size_t)nq + 4 > readable) break; /* a <= b: PIL's windows only move right */
+      const uint8_t *pa = row + a, *pb = row + b;
+      const __m256i *v = kv + 4 * ((size_t)(x / 2) * nq);
+      __m256i hi = _mm256_setzero_si256(), lo = hi;
+      for (int g = 0; g < nq; g++, pa += 12, pb += 12, v += 4) {
+        __m256i px = _mm256_loadu2_m128i((const __m128i *)pb, (const __m128i *)pa);
+        __m256i t01 = _mm256_shuffle_epi8(px, spread01), t23 = _mm256_shuffle_epi8(px, spread23);
+        hi = _mm256_add_epi32(hi, _mm256_add_epi32(_mm256_madd_epi16(t01, v[0]), _mm256_madd_epi16(t23, v[2])));
+        lo = _mm256_add_epi32(lo, _mm256_add_epi32(_mm256_madd_epi16(t01, v[1]), _mm256_madd_epi16(t23, v[3])));
+      }
+      __m256i sum = _mm256_srai_epi32(_mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, SPLIT_BITS), lo), round),
+                                      PRECISION_BITS);
+      sum = _mm256_packs_epi32(sum, sum);
+      sum = _mm256_packus_epi16(sum, sum); /* r g b . of each pixel, one per half */
+      uint32_t p0 = (uint32_t)_mm256_cvtsi256_si32(sum), p1 = (uint32_t)_mm256_extract_epi32(sum, 4);
+      memcpy(o, &p0, 4), memcpy(o + 3, &p1, 4); /* the 4th bytes are rewritten next */
+    }
+    for (; x < ow; x++, o += 3) resample_px_c(row, bounds[2 * x], bounds[2 * x + 1], kk + (size_t)x * ksize, o);
+  }
+  free(kv);
+  return 0;
+}
+#endif
+
 /* Horizontal pass: rows [y0, y0 + oh) of s into dst (ow x oh). */
 static int resample_h(uint8_t *dst, int ow, int oh, const row_src *s, int y0, int ksize, const int *bounds,
                       const int32_t *kk) {
+#ifdef CFX_RESAMPLE_AVX2
+  if (cfx__cpu_avx2()) return resample_h_avx2(dst, ow, oh, s, y0, ksize, bounds, kk);
+#endif
 #ifdef __SSE2__
   /* Per output pixel, pairs of taps as pmaddwd operands (an odd tap count gets a zero
    * partner); the loads read 4 bytes at each tap and at the pixel after the last tap,
@@ -781,16 +867,7 @@ static int resample_h(uint8_t *dst, int ow, int oh, const row_src *s, int y0, in
   for (int y = 0; y < oh; y++) {
     const uint8_t *row = row_src_get(s, y + y0);
     uint8_t *o = dst + (size_t)y * ow * 3;
-    for (int x = 0; x < ow; x++) {
-      int xmin = bounds[2 * x], xmax = bounds[2 * x + 1];
-      const int32_t *k = kk + (size_t)x * ksize;
-      int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-      for (int i = 0; i < xmax; i++) {
-        const uint8_t *p = row + (size_t)(xmin + i) * 3;
-        s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
-      }
-      o[3 * x] = clip8(s0), o[3 * x + 1] = clip8(s1), o[3 * x + 2] = clip8(s2);
-    }
+    for (int x = 0; x < ow; x++) resample_px_c(row, bounds[2 * x], bounds[2 * x + 1], kk + (size_t)x * ksize, o + 3 * x);
   }
 #endif
   return 0;

@@ -11,6 +11,7 @@ typedef enum cfx_errno {
  const char *cfx_last_error(void);
  const char *cfx_version(void);
  int cfx_cpu_count(void);
+ const char *cfx_cpu_capability(void);
  uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
  int cfx_isatty(int fd);
  int cfx__set_error(int code, const char *msg);

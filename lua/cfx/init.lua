@@ -112,6 +112,9 @@ function cfx.threads(n)
 end
 -- CPUs this process may use (its affinity mask, as Slurm sets it).
 function cfx.cpu_count() return C.cfx_cpu_count() end
+-- 'avx2', 'sse2' or 'c': the SIMD level of the image loops (CFX_CPU_CAPABILITY=default
+-- turns AVX2 off; the pixels are the same at every level).
+function cfx.cpu_capability() return ffi.string(C.cfx_cpu_capability()) end
 
 -- cfx.memory(): {live=, peak=, soft_limit=, collections=, lua=} in bytes.
 cfx.memory = core.memory

@@ -8,7 +8,10 @@
  *   orientation applied as the EXIF spec says, flips and crops move pixels where they
  *   should, argument checking;
  * - determinism: a RandAugment pipeline seeded per sample gives byte-identical
- *   outputs on one thread and on two threads (one walking backwards).
+ *   outputs on one thread and on two threads (one walking backwards);
+ * - SIMD levels: resize (every filter, up and down, boxes), pad + resize back, the
+ *   bilinear affine warp and whole RandAugment samples give the same bytes with AVX2
+ *   and with CFX_CPU_CAPABILITY=default (SSE2), where the CPU has AVX2.
  *
  * Every input is made here: encoded with cfx itself, then corrupted.  Agreement with
  * PIL, torchvision and scipy pixel for pixel is in tests/reference/test_image.py. */
@@ -800,6 +803,71 @@ static void test_determinism(void) {
   cfx_augment_free(p);
 }
 
+/* Run one operation at the SIMD level cfx picks and again with AVX2 turned off. */
+typedef int (*image_op)(const cfx_image *src, int i, cfx_image *out);
+
+static int simd_levels_agree(const cfx_image *src, image_op op, int i) {
+  cfx_image a, b;
+  unsetenv("CFX_CPU_CAPABILITY");
+  int ra = op(src, i, &a);
+  setenv("CFX_CPU_CAPABILITY", "default", 1);
+  int rb = op(src, i, &b);
+  unsetenv("CFX_CPU_CAPABILITY");
+  int same = ra == 0 && rb == 0 && same_image(&a, &b);
+  if (!same) fprintf(stderr, "SIMD levels differ: case %d (rc %d, %d)\n", i, ra, rb);
+  if (ra == 0) cfx_image_release(&a);
+  if (rb == 0) cfx_image_release(&b);
+  return same;
+}
+
+static const int resize_sizes[][2] = {{1, 1}, {2, 3}, {5, 7}, {17, 9}, {64, 64}, {100, 37},
+                                      {224, 224}, {255, 256}, {300, 301}, {511, 130}, {700, 900}};
+enum { N_SIZES = sizeof resize_sizes / sizeof resize_sizes[0] };
+static int op_resize(const cfx_image *src, int i, cfx_image *out) {
+  static const int filters[] = {CFX_FILTER_BOX, CFX_FILTER_BILINEAR, CFX_FILTER_HAMMING, CFX_FILTER_BICUBIC,
+                                CFX_FILTER_LANCZOS};
+  const int *sz = resize_sizes[i % N_SIZES];
+  double box[4] = {3.25, 1.5, src->width - 7.75, src->height - 2.0};
+  return cfx_image_resize(src, sz[0], sz[1], filters[(i / N_SIZES) % 5], i % 3 == 2 && src->width > 16 ? box : NULL, out);
+}
+static int op_pad_resize(const cfx_image *src, int i, cfx_image *out) {
+  return cfx_image_pad(src, i, 2 * i % 11, 3 * i % 7, i % 5, 0x10 * i, 1, out);
+}
+static int op_affine(const cfx_image *src, int i, cfx_image *out) {
+  return cfx_image_affine(src, (i * 7.3) - 40, i % 9 - 4, i % 5 - 2, 0.75 + (i % 6) * 0.1, (i * 3) % 31 - 15,
+                          (i * 5) % 31 - 15, CFX_FILTER_BILINEAR, 0x203040, out);
+}
+static int op_randaugment(const cfx_image *src, int i, cfx_image *out) {
+  cfx_augment *p = NULL;
+  cfx_randaugment_opts o;
+  cfx_randaugment_defaults(&o);
+  o.crop = 96;
+  int rc = cfx_augment_new(&p);
+  if (!rc) rc = cfx_augment_add_randaugment(p, &o);
+  if (!rc) rc = cfx_augment_apply(p, src, cfx_augment_seed(3, 0, (uint64_t)i), out);
+  cfx_augment_free(p);
+  return rc;
+}
+
+static void test_simd_levels(void) {
+  if (strcmp(cfx_cpu_capability(), "avx2") != 0) {
+    printf("test_image: SIMD level %s, no AVX2 path to compare\n", cfx_cpu_capability());
+    return;
+  }
+  cfx_image big = make_image(203, 157, 4), tiny = make_image(3, 2, 5);
+  for (int i = 0; i < 5 * N_SIZES; i++) {
+    CHECK(simd_levels_agree(&big, op_resize, i));
+    CHECK(simd_levels_agree(&tiny, op_resize, i));
+  }
+  for (int i = 0; i < 12; i++) CHECK(simd_levels_agree(&big, op_pad_resize, i));
+  for (int i = 0; i < 24; i++) {
+    CHECK(simd_levels_agree(&big, op_affine, i));
+    CHECK(simd_levels_agree(&tiny, op_affine, i));
+  }
+  for (int i = 0; i < 40; i++) CHECK(simd_levels_agree(&big, op_randaugment, i));
+  free(big.data), free(tiny.data);
+}
+
 int main(void) {
   test_png_roundtrip();
   test_jpeg_roundtrip();
@@ -812,6 +880,7 @@ int main(void) {
   test_mutations();
   test_ops();
   test_determinism();
+  test_simd_levels();
   if (xfailed) printf("test_image: %d expected failures (known bugs, see EXPECTED_FAILURES)\n", xfailed);
   return check_summary("test_image");
 }

@@ -53,6 +53,11 @@ CFX_API const char *cfx_version(void);
 /* CPUs this process may run on (its affinity mask, as Slurm sets it), at least 1. */
 CFX_API int cfx_cpu_count(void);
 
+/* The SIMD level the image and augmentation loops use now: "avx2" or "sse2" (x86-64
+ * without AVX2, or CFX_CPU_CAPABILITY=default|sse2 in the environment, read on every
+ * image operation), "c" elsewhere.  Every level gives the same pixels. */
+CFX_API const char *cfx_cpu_capability(void);
+
 /* A 64-bit hash of n bytes (FNV-1a, then a splitmix64 finaliser) mixed with seed: the
  * seeded, platform-independent hash behind train/val splits. */
 CFX_API uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
