@@ -730,6 +730,19 @@ static const uint8_t *row_src_get(const row_src *s, int y) {
   return s->line;
 }
 
+/* Row y of s for the horizontal pass writing output row o (ow pixels); NULL when it is
+ * another row of fill right after one, which has the same result: o is then a copy of
+ * the output row above. */
+static inline const uint8_t *pass_row(const row_src *s, int y, const uint8_t **prev, uint8_t *o, int ow) {
+  const uint8_t *row = row_src_get(s, y);
+  if (row == s->border && row == *prev) {
+    memcpy(o, o - (size_t)ow * 3, (size_t)ow * 3);
+    return NULL;
+  }
+  *prev = row;
+  return row;
+}
+
 /* One output pixel of the horizontal pass in plain C: n taps k from pixel xmin of row. */
 static inline void resample_px_c(const uint8_t *row, int xmin, int n, const int32_t *k, uint8_t *o) {
   int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
@@ -779,13 +792,9 @@ __attribute__((target("avx2"))) static int resample_h_avx2(uint8_t *dst, int ow,
   const size_t readable = (size_t)(s->w + s->l + s->r) * 3 + 16;
   const uint8_t *prev_row = NULL;
   for (int y = 0; y < oh; y++) {
-    const uint8_t *row = row_src_get(s, y + y0);
     uint8_t *o = dst + (size_t)y * ow * 3;
-    if (row == s->border && row == prev_row) { /* another row of fill: the same result */
-      memcpy(o, o - (size_t)ow * 3, (size_t)ow * 3);
-      continue;
-    }
-    prev_row = row;
+    const uint8_t *row = pass_row(s, y + y0, &prev_row, o, ow);
+    if (!row) continue;
     int x = 0;
     for (; x + 2 < ow; x += 2, o += 6) { /* + 2 < ow: each half stores 4 bytes */
       size_t a = (size_t)bounds[2 * x] * 3, b = (size_t)bounds[2 * x + 2] * 3;
@@ -838,13 +847,9 @@ static int resample_h(uint8_t *dst, int ow, int oh, const row_src *s, int y0, in
   const __m128i z = _mm_setzero_si128();
   const uint8_t *prev_row = NULL;
   for (int y = 0; y < oh; y++) {
-    const uint8_t *row = row_src_get(s, y + y0);
     uint8_t *o = dst + (size_t)y * ow * 3;
-    if (row == s->border && row == prev_row) { /* another row of fill: the same result */
-      memcpy(o, o - (size_t)ow * 3, (size_t)ow * 3);
-      continue;
-    }
-    prev_row = row;
+    const uint8_t *row = pass_row(s, y + y0, &prev_row, o, ow);
+    if (!row) continue;
     for (int x = 0; x < ow; x++, o += 3) {
       const uint8_t *p = row + (size_t)bounds[2 * x] * 3;
       const int32_t *kx = kp + (size_t)x * 2 * np;
