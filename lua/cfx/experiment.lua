@@ -88,6 +88,22 @@ local function point_id(p)
 end
 M.point_id = point_id
 
+-- Where results go: one file for a whole grid, one per task under tasks/ with --task.
+function M.results_path(out, name, preset) return ('%s/%s-%s.h5'):format(out, name, preset) end
+function M.task_path(out, name, preset, task) return ('%s/tasks/%s-%s-task%04d.h5'):format(out, name, preset, task) end
+
+-- cfx.experiment.load(script) -> the experiment a script returns (what `cfx SCRIPT` runs).
+function M.load(script)
+  local chunk, e = loadfile(script)
+  if not chunk then raise(e, 0) end
+  local ok, exp = pcall(chunk)
+  if not ok then raise(('%s: %s'):format(script, tostring(exp)), 0) end
+  if getmetatable(exp) ~= Experiment then
+    raise(('%s: not an experiment script (it must return cfx.experiment{...}, got %s)'):format(script, type(exp)), 0)
+  end
+  return exp
+end
+
 -- ---- the experiment object ---------------------------------------------------------------
 -- cfx.experiment{name=, presets=, grid=, run=, summarize=, default_preset=, description=}
 function M.new(spec)
@@ -272,8 +288,7 @@ function Experiment:execute(cfg, opts)
   if task and task > #points then
     raise(('%s: --task %d but the grid has %d points'):format(self.name, task, #points), 0)
   end
-  local path = task and ('%s/tasks/%s-%s-task%04d.h5'):format(out, self.name, cfg.preset, task)
-    or ('%s/%s-%s.h5'):format(out, self.name, cfg.preset)
+  local path = task and M.task_path(out, self.name, cfg.preset, task) or M.results_path(out, self.name, cfg.preset)
   if task then cfx.fs.mkdirs(out .. '/tasks') end
   local log = cfx.results.open(path)
   local rows = {}

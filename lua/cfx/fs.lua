@@ -34,4 +34,41 @@ function M.mkdirs(path)
   return path
 end
 
+ffi.cdef [[
+char *getcwd(char *buf, size_t size);
+char *realpath(const char *path, char *resolved);
+int getpid(void);
+]]
+
+-- cfx.fs.abspath(path): path made absolute (symbolic links resolved when it exists;
+-- otherwise joined to the working directory).
+function M.abspath(path)
+  if type(path) ~= 'string' or path == '' then raise('fs.abspath: expected a path, got ' .. tostring(path)) end
+  local buf = ffi.new('char[4096]')
+  if ffi.C.realpath(path, buf) ~= nil then return ffi.string(buf) end
+  if path:sub(1, 1) == '/' then return path end
+  if ffi.C.getcwd(buf, 4096) == nil then raise('fs.abspath: cannot read the working directory') end
+  return (ffi.string(buf) .. '/' .. path:gsub('^%./', ''))
+end
+
+-- cfx.fs.write_atomic(path, text): write a temporary file beside path, then rename it
+-- over path, so that a reader sees the old or the new contents, never a part.
+function M.write_atomic(path, text)
+  local tmp = ('%s.tmp%d'):format(path, ffi.C.getpid())
+  local f, e = io.open(tmp, 'wb')
+  if not f then raise(('cannot write %s: %s'):format(path, e)) end
+  local ok, werr = f:write(text)
+  f:close()
+  if not ok then
+    os.remove(tmp)
+    raise(('cannot write %s: %s'):format(path, werr))
+  end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then
+    os.remove(tmp)
+    raise(('cannot write %s: %s'):format(path, rerr))
+  end
+  return path
+end
+
 return M
