@@ -81,15 +81,18 @@ function M.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
--- run(argv) -> ok, output (stdout and stderr together), exit status.
+-- run(argv) -> ok, output (stdout and stderr together), exit status.  (LuaJIT's
+-- pclose reports no exit status, so the shell prints it after the output.)
 function M.run(argv)
   local parts = {}
   for i, a in ipairs(argv) do parts[i] = M.quote(a) end
-  local f = io.popen(table.concat(parts, ' ') .. ' 2>&1', 'r')
+  local f = io.popen(table.concat(parts, ' ') .. ' 2>&1; printf "\n%d" "$?"', 'r')
   if not f then return false, 'cannot run ' .. argv[1], 127 end
-  local out = f:read('*a')
-  local ok, _, code = f:close()
-  return ok == true, out, code or (ok and 0 or 1)
+  local text = f:read('*a')
+  f:close()
+  local out, code = text:match('^(.*)\n(%d+)$')
+  code = tonumber(code) or 127
+  return code == 0, out or text, code
 end
 
 return M

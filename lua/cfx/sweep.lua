@@ -305,7 +305,7 @@ local function squeue_states(record)
   local states = {}
   for _, j in ipairs(record.slurm_jobs or {}) do
     local ok, out = proc.run { 'squeue', '-h', '-r', '-j', j.id, '-o', '%i|%T|%r' }
-    if not ok then return nil, (out:gsub('%s+$', '')) end
+    if not ok and not out:match('Invalid job id') then return nil, (out:gsub('%s+$', '')) end -- (a purged job: none left)
     for line in out:gmatch('[^\n]+') do
       local job, task, state, reason = line:match('^(%d+)_(%d+)|([^|]*)|(.*)$')
       if job then states[tonumber(task)] = { state = state, reason = reason, job = job } end

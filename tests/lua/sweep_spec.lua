@@ -23,6 +23,8 @@ describe('cfx.sweep', function()
     local ok, out = proc.run { 'sh', '-c', 'printf %s "$0"', "it's $HOME `x`" }
     assert.is_true(ok)
     assert.equals("it's $HOME `x`", out)
+    local fok, fout, code = proc.run { 'sh', '-c', 'echo oops; exit 3' }
+    assert.same({ false, 'oops\n', 3 }, { fok, fout, code })
   end)
 
   it('spawns, polls and reports exit statuses and signals', function()
