@@ -34,7 +34,10 @@ Behaviour worth knowing (measured on slurm-wlm 22.05.8, Debian bookworm):
   * `scontrol requeue JOB_TASK` leaves the task pending with reason BeginTime for
     cred_expire+1 seconds (AuthInfo cred_expire, default 120: measured 121 s);
     release(JOB_TASK) (`scontrol update JobId=JOB_TASK StartTime=now`) starts it
-    at once.  SlurmCluster(..., cred_expire=N) shortens the wait for every job
+    at once, but racily: a launch before the first run's credential has expired
+    sometimes fails (JobState=FAILED, ExitCode=1:0, nothing in the log; seen 1 in 4
+    under load), so the tests use cred_expire instead.
+    SlurmCluster(..., cred_expire=N) shortens the wait for every job
     (cred_expire=5: restarted about 7 s after the requeue).  The restarted task sees
     SLURM_RESTART_COUNT=1; without --open-mode=append its -o file starts afresh.
   * `scancel --signal=USR1 --batch JOB_TASK` reaches a bash batch script's trap at
