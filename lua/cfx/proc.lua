@@ -9,7 +9,12 @@ int posix_spawn_file_actions_init(cfx_spawn_actions *fa);
 int posix_spawn_file_actions_destroy(cfx_spawn_actions *fa);
 int posix_spawn_file_actions_addopen(cfx_spawn_actions *fa, int fd, const char *path, int oflag, unsigned mode);
 int posix_spawn_file_actions_adddup2(cfx_spawn_actions *fa, int fd, int newfd);
-int posix_spawnp(int *pid, const char *file, const cfx_spawn_actions *fa, const void *attr,
+typedef struct { long long opaque[64]; } cfx_spawn_attr; /* glibc's is 336 bytes */
+int posix_spawnattr_init(cfx_spawn_attr *a);
+int posix_spawnattr_destroy(cfx_spawn_attr *a);
+int posix_spawnattr_setflags(cfx_spawn_attr *a, short flags);
+int posix_spawnattr_setpgroup(cfx_spawn_attr *a, int pgroup);
+int posix_spawnp(int *pid, const char *file, const cfx_spawn_actions *fa, const cfx_spawn_attr *attr,
                  char *const argv[], char *const envp[]);
 int waitpid(int pid, int *status, int options);
 int kill(int pid, int sig);
@@ -25,8 +30,10 @@ local O_WRONLY, O_CREAT, O_APPEND = 1, 64, 1024 -- Linux
 local WNOHANG = 1
 M.SIGINT, M.SIGKILL, M.SIGUSR1, M.SIGTERM = 2, 9, 10, 15
 
--- spawn(argv, {log = PATH}) -> pid.  argv[1] is looked up on PATH; with log, the
--- child's stdout and stderr are appended to that file.  The child inherits this
+-- spawn(argv, {log = PATH, new_group = false}) -> pid.  argv[1] is looked up on PATH;
+-- with log, the child's stdout and stderr are appended to that file; with new_group,
+-- the child leads a process group of its own, so that a terminal's ^C reaches this
+-- process only (which then tells the child what to do).  The child inherits this
 -- process's environment (see setenv).
 function M.spawn(argv, opts)
   opts = opts or {}
@@ -42,9 +49,16 @@ function M.spawn(argv, opts)
     C.posix_spawn_file_actions_addopen(fa, 1, opts.log, O_WRONLY + O_CREAT + O_APPEND, tonumber('644', 8))
     C.posix_spawn_file_actions_adddup2(fa, 1, 2)
   end
+  local attr = ffi.new('cfx_spawn_attr')
+  C.posix_spawnattr_init(attr)
+  if opts.new_group then
+    C.posix_spawnattr_setflags(attr, 2) -- POSIX_SPAWN_SETPGROUP
+    C.posix_spawnattr_setpgroup(attr, 0)
+  end
   local pid = ffi.new('int[1]')
-  local rc = C.posix_spawnp(pid, argv[1], fa, nil, cargv, C.environ)
+  local rc = C.posix_spawnp(pid, argv[1], fa, attr, cargv, C.environ)
   C.posix_spawn_file_actions_destroy(fa)
+  C.posix_spawnattr_destroy(attr)
   if rc ~= 0 then error(('cannot start %s: %s'):format(argv[1], ffi.string(C.strerror(rc))), 0) end
   return pid[0]
 end

@@ -126,7 +126,8 @@ end
 
 -- Run the plan's tasks here, `jobs` at a time, each with max(1, cpus / jobs) libtorch
 -- threads (CFX_THREADS, unless set).  USR1/TERM (or ^C) stop the sweep: running tasks
--- get USR1, write their checkpoints and exit; a later sweep resumes them.
+-- (each in a process group of its own, out of the terminal's ^C) get USR1, write their
+-- checkpoints and exit; a later sweep resumes them.
 -- Returns {done=, failed={{task=, status=, log=}}, interrupted=bool}.
 function M.run_local(plan, jobs, say)
   say = say or function(s) io.stderr:write(s, '\n') end
@@ -170,7 +171,7 @@ function M.run_local(plan, jobs, say)
           f:write(('---- %s: %s\n'):format(os.date('!%Y-%m-%dT%H:%M:%SZ'), table.concat(plan.command(i), ' ')))
           f:close()
         end
-        local pid = proc.spawn(plan.command(i), { log = log })
+        local pid = proc.spawn(plan.command(i), { log = log, new_group = true })
         running[pid] = { task = i, t0 = clock(), log = log }
         started = started + 1
       end

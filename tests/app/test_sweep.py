@@ -7,8 +7,9 @@ Local sweeps (`--local -j N`) of a small experiment written here:
   results file and its summary printed; h5py reads everything;
 - a failing task: exit 1, its number, its log and its error on stderr, the others
   finish; `cfx status` names it (exit 3); `--tasks 3` reruns only it;
-- SIGUSR1 to the sweep: running tasks are told to stop, the sweep exits 75, status
-  shows them interrupted; the same command resumes and finishes;
+- SIGUSR1 to the sweep, or ^C to its process group: running tasks are told to stop
+  (they sit in process groups of their own), the sweep exits 75, status shows them
+  interrupted; the same command resumes and finishes;
 - usage errors exit 2 with a message naming the problem;
 - experiments/scaling_models.lua on a tiny grid through a sweep gives its summary table.
 
@@ -171,6 +172,27 @@ class LocalSweep(Base):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('(was interrupted, resuming)', (self.out / 'logs' / 'cpu-task0001.log').read_text())
         self.assertEqual(self.cfx('status', str(self.out)).returncode, 0)
+
+    def test_ctrl_c_checkpoints_the_tasks_instead_of_killing_them(self):
+        # a terminal's ^C goes to the foreground process group: the sweep's, not its tasks'
+        p = subprocess.Popen([CFX, 'sweep', str(self.script), 'n=3', 'sleep=60', '--local', '-j', '2', '--out',
+                              str(self.out)], cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and not all(self.task_file(i).exists() for i in (1, 2)):
+                time.sleep(0.1)
+            time.sleep(0.5)
+            os.killpg(p.pid, signal.SIGINT)
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 75, err)
+        self.assertIn('cfx sweep: interrupted; asking 2 running tasks to write a checkpoint and stop', err)
+        self.assertNotIn('FAILED', err)
+        for i in (1, 2):
+            self.assertEqual(self.runs(self.task_file(i))['i=%d' % i]['status'], 'interrupted')
 
     def test_usage_errors(self):
         cases = [
