@@ -88,6 +88,27 @@ function M.parse(argv, spec)
   return opts, pos
 end
 
+-- Parse the argv of a command that takes one existing directory: opts, dir; or nil,
+-- exit status (2 for usage, 1 for a missing directory) after saying why.
+function M.parse_dir(argv, spec)
+  local o, pos = M.parse(argv, spec)
+  if not o then return nil, pos end
+  if #pos ~= 1 then
+    io.stderr:write(spec.name, ': expected one DIR (see --help)\n')
+    return nil, 2
+  end
+  local dir = pos[1]:gsub('/+$', '')
+  if dir == '' then dir = '/' end
+  if not require('cfx').fs.is_dir(dir) then
+    io.stderr:write(('%s: %s is not a directory\n'):format(spec.name, dir))
+    return nil, 1
+  end
+  return o, dir
+end
+
+-- An error for the user: without the Lua source position that error() prefixes.
+function M.message(e) return (tostring(e):gsub('^[^:]*%.lua:%d+: ', '')) end
+
 -- JSON for --json output: pretty-printed, keys sorted.
 function M.json(v) return require('cfx.json').encode(v, '  ') end
 

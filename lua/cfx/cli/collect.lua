@@ -26,22 +26,12 @@ local function find_h5(fs, dir, depth, out)
   return out
 end
 
-local function strip(msg) return (tostring(msg):gsub('^[^:]*:%d+: ', '')) end
+local strip = args.message
 
 return function(argv)
-  local o, pos = args.parse(argv, spec)
-  if not o then return pos end
-  if #pos ~= 1 then
-    io.stderr:write('cfx collect: expected one DIR (see --help)\n')
-    return 2
-  end
+  local o, dir = args.parse_dir(argv, spec)
+  if not o then return dir end
   local cfx = require 'cfx'
-  local dir = pos[1]:gsub('/+$', '')
-  if dir == '' then dir = '/' end
-  if not cfx.fs.is_dir(dir) then
-    io.stderr:write(('cfx collect: %s is not a directory\n'):format(dir))
-    return 1
-  end
   local out = o.out or (dir .. '/results.h5')
   local inputs, skipped = {}, {}
   for _, p in ipairs(find_h5(cfx.fs, dir, 0, {})) do

@@ -19,21 +19,11 @@ local spec = {
 local order = { 'done', 'running', 'pending', 'interrupted', 'failed', 'not started' }
 
 return function(argv)
-  local o, pos = args.parse(argv, spec)
-  if not o then return pos end
-  if #pos ~= 1 then
-    io.stderr:write('cfx status: expected one DIR (see --help)\n')
-    return 2
-  end
-  local cfx = require 'cfx'
-  local dir = pos[1]:gsub('/+$', '')
-  if not cfx.fs.is_dir(dir) then
-    io.stderr:write(('cfx status: %s is not a directory\n'):format(dir))
-    return 1
-  end
+  local o, dir = args.parse_dir(argv, spec)
+  if not o then return dir end
   local ok, sweeps = pcall(require('cfx.sweep').status, dir)
   if not ok then
-    io.stderr:write('cfx status: ', (tostring(sweeps):gsub('^[^:]*%.lua:%d+: ', '')), '\n')
+    io.stderr:write('cfx status: ', args.message(sweeps), '\n')
     return 1
   end
   if #sweeps == 0 then

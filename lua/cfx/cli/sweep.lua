@@ -30,7 +30,7 @@ local spec = {
   },
 }
 
-local function strip(msg) return (tostring(msg):gsub('^[^:]*%.lua:%d+: ', '')) end
+local strip = args.message
 
 return function(argv)
   -- -j N / -jN as --jobs N; everything after -- is for sbatch
