@@ -67,8 +67,11 @@ return cfx.experiment {
     return points
   end,
 
-  run = function(cfg, run)
+  prepare = function(cfg)
     if cfg.synth_train_generators > 0 then ensure_synth(cfg) end
+  end,
+
+  run = function(cfg, run)
     cfx.manual_seed(cfg.seed + cfg.subset)
     local train = cfx.data.open(cfg.train_store)
     -- k generators drawn with the subset's seed; the fake-image budget split evenly over

@@ -7,6 +7,7 @@
 --     presets = { cpu = {...config...}, paper = {...} },   -- the first listed default: cpu
 --     grid = function(cfg) return { {k = 3, subset = 1}, ... } end,   -- or {k = {3, 10}, subset = {1, 2}}
 --     run = function(cfg, run) ... end,                     -- one grid point
+--     prepare = function(cfg) ... end,                      -- optional: once before the points
 --     summarize = function(rows, cfg) ... end,              -- optional: the final table
 --   }
 -- and `cfx SCRIPT [preset=NAME] [key=value ...] [--list] [--task I] [--out DIR]` runs it.
@@ -110,7 +111,8 @@ function M.new(spec)
   if type(spec) ~= 'table' then raise('cfx.experiment: expected a table') end
   local o = {}
   for k, v in pairs(spec) do o[k] = v end
-  local known = { name = true, presets = true, grid = true, run = true, summarize = true, default_preset = true,
+  local known = { name = true, presets = true, grid = true, run = true, prepare = true, summarize = true,
+    default_preset = true,
     description = true }
   for k in pairs(o) do
     if not known[k] then
@@ -121,6 +123,7 @@ function M.new(spec)
     raise('cfx.experiment: name must be a word (letters, digits, _ and -)')
   end
   if type(o.run) ~= 'function' then raise('cfx.experiment: run must be a function(cfg, run)') end
+  if o.prepare ~= nil and type(o.prepare) ~= 'function' then raise('cfx.experiment: prepare must be a function(cfg)') end
   if type(o.presets) ~= 'table' or next(o.presets) == nil then raise('cfx.experiment: presets must name at least one configuration') end
   o.default_preset = o.default_preset or (o.presets.cpu and 'cpu') or sorted_keys(o.presets)[1]
   if not o.presets[o.default_preset] then raise('cfx.experiment: default_preset names no preset') end
@@ -290,6 +293,8 @@ function Experiment:execute(cfg, opts)
   end
   local path = task and M.task_path(out, self.name, cfg.preset, task) or M.results_path(out, self.name, cfg.preset)
   if task then cfx.fs.mkdirs(out .. '/tasks') end
+  -- shared inputs (data made on first use): before any point, and before a sweep's tasks
+  if self.prepare then self.prepare(cfg) end
   local log = cfx.results.open(path)
   local rows = {}
   for i, p in ipairs(points) do

@@ -134,6 +134,8 @@ function M.run_local(plan, jobs, say)
   jobs = math.max(1, math.min(jobs or 1, #plan.tasks))
   cfx.fs.mkdirs(plan.out .. '/logs')
   write_record(plan, 'local', { local_jobs = jobs, local_tasks = M.array_spec(plan.tasks) })
+  -- the experiment's shared inputs once, here, rather than by every task at the same time
+  if plan.experiment.prepare then plan.experiment.prepare(plan.cfg) end
   if not os.getenv('CFX_THREADS') then proc.setenv('CFX_THREADS', math.max(1, math.floor(cfx.cpu_count() / jobs))) end
   local queue, running, result = {}, {}, { done = 0, failed = {}, interrupted = false }
   for i = #plan.tasks, 1, -1 do queue[#queue + 1] = plan.tasks[i] end
@@ -287,6 +289,7 @@ function M.submit(plan, o)
   local path = ('%s/sweep-%s.sbatch'):format(plan.out, plan.preset)
   cfx.fs.write_atomic(path, M.batch_script(plan, o))
   if o.dry_run then return path, nil end
+  if plan.experiment.prepare then plan.experiment.prepare(plan.cfg) end -- as run_local does
   local ok, out, code = proc.run { 'sbatch', '--parsable', path }
   if not ok then error(('sbatch %s failed (exit %s): %s'):format(path, tostring(code), out:gsub('%s+$', '')), 0) end
   local id = out:match('^%s*(%d+)')
