@@ -84,6 +84,11 @@ def available():
                        ' (Debian packages slurmctld slurmd slurm-client munge)')
     if os.geteuid() != 0:
         return False, 'must run as root (SlurmUser=root, munged with a root-owned key)'
+    # slurmd 22.05 initialises its cgroup plugin even with proctrack/linuxproc and
+    # task/none, and stops with "No filesystem mounted on /sys/fs/cgroup" without one
+    # (seen in a chroot with only sysfs mounted)
+    if not os.path.ismount('/sys/fs/cgroup'):
+        return False, '/sys/fs/cgroup is not mounted (slurmd 22.05 will not start without it)'
     return True, ''
 
 
