@@ -76,6 +76,11 @@ class Base(unittest.TestCase):
         self.out = self.dir / 'out'
 
     def tearDown(self):
+        # on a failure, show what the tasks logged (the logs go with the directory)
+        result = getattr(self._outcome, 'result', None)
+        if result is not None and any(t is self for t, _ in result.failures + result.errors):
+            for log in sorted(self.dir.glob('out/logs/*.log')):
+                sys.stderr.write('---- %s\n%s\n' % (log, log.read_text()[-3000:]))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cfx(self, *args, timeout=300, env=None):
@@ -119,7 +124,7 @@ class LocalSweep(Base):
                          ('tiny', 'cpu', 5, 'local', ['n=5']))
         st = self.cfx('status', str(self.out))
         self.assertEqual(st.returncode, 0, st.stdout + st.stderr)
-        self.assertIn('done 5', st.stdout)
+        self.assertIn("done 5", st.stdout)
         js = json.loads(self.cfx('status', str(self.out), '--json').stdout)
         self.assertEqual(js[0]['counts'], {'done': 5})
         # a second sweep skips the finished points (the tasks say so) and merges again
