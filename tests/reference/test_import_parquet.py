@@ -17,16 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIX = os.path.join(ROOT, 'tests', 'fixtures', 'parquet')
 CFX = os.environ.get('CFX_BIN', os.path.join(ROOT, 'build', 'cfx'))
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL', what)
+from tally import check, summary  # noqa: E402
 
 
 def decode(v):
@@ -113,8 +104,7 @@ def main():
             check(r.returncode != 0 and 'no column' in r.stderr and os.path.basename(other[0]) in r.stderr,
                   f'a shard without the dataset\'s columns is refused by name: {r.stderr.strip()}')
             check(not os.path.exists(os.path.join(tmp, 'x.h5')), 'and no store is left behind')
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

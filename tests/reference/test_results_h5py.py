@@ -25,16 +25,7 @@ except ImportError:  # Debian's python3-pandas is optional here
     pd = None
 
 CFX_BIN = os.environ.get('CFX_BIN') or os.path.join(ROOT, 'build', 'cfx')
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL', what)
+from tally import check, summary  # noqa: E402
 
 
 def run_lua(tmp, name, source, *args, ok=True):
@@ -257,8 +248,7 @@ def main():
         check_collect(tmp)
     if pd is None:
         print('pandas is not installed: the DataFrame checks were skipped (h5py and numpy only)')
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

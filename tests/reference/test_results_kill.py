@@ -29,16 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WRITER = os.path.join(HERE, 'results_kill_writer.lua')
 KILLS, RUNS, STEPS, NPRED = 30, 24, 200, 2000
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL', what)
+from tally import check, summary  # noqa: E402
 
 
 class Writer:
@@ -175,8 +166,7 @@ def main():
         print(f'{KILLS} kills in {time.time() - t_start:.1f} s; {mid_flush} left a temporary file (killed inside '
               f'a flush); {polls} opens by h5py while writers ran, all complete; runs done after each kill: '
               f'{progress}')
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

@@ -11,16 +11,7 @@ import struct
 import sys
 import tempfile
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL', what)
+from tally import check, summary  # noqa: E402
 
 
 # The spec's dtypes: name -> (struct code for test values, size in bytes).
@@ -236,8 +227,7 @@ def main():
                 want = np.array(struct.unpack('<%d%s' % (len(data) // DTYPES[dt][1], DTYPES[dt][0]), data))
                 check(np.array_equal(t.to(torch.float64).numpy().ravel(), want.astype(np.float64)),
                       'torch reads %s of the cfx file' % name)
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':

@@ -16,16 +16,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(__file__))
 from run_lua import lua_command, lua_env  # noqa: E402
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print('FAIL', what)
+from tally import check, summary  # noqa: E402
 
 
 def main():
@@ -96,8 +87,7 @@ w:finish()
             with open(store, 'rb') as fh:
                 fh.seek(b.id.get_offset() + int(off[5]))
                 check(fh.read(int(off[6] - off[5])) == images[5][0], 'bytes at H5Dget_offset + offset')
-    print(f'{passed} passed, {failed} failed')
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == '__main__':
