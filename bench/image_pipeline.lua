@@ -13,19 +13,10 @@
 local cfx = require 'cfx'
 local ffi = require 'ffi'
 
--- A wall clock with sub-microsecond resolution (see bench/op_overhead.lua).
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } cfx_bench_timespec;
-int clock_gettime(int clk, cfx_bench_timespec *ts);
-]]
-local ts = ffi.new('cfx_bench_timespec')
--- CFX_BENCH_CLOCK=cpu: this process's CPU time (CLOCK_PROCESS_CPUTIME_ID), for a machine
--- shared with other jobs; otherwise wall time (CLOCK_MONOTONIC).
-local clock_id = os.getenv('CFX_BENCH_CLOCK') == 'cpu' and 2 or 1
-local function now()
-  ffi.C.clock_gettime(clock_id, ts)
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
+local BENCH_DIR = (arg and arg[0] or ''):match('^(.*)/') or '.'
+-- CFX_BENCH_CLOCK=cpu: this process's CPU time, for a machine shared with other jobs;
+-- otherwise wall time (bench/clock.lua).
+local now = dofile(BENCH_DIR .. '/clock.lua')(os.getenv('CFX_BENCH_CLOCK'))
 
 local path, n_eval, n_train, repeats, out_dir = arg[1], tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4]), arg[5]
 assert(path and n_eval and n_train and repeats, 'usage: image_pipeline.lua JPEG_FILE N_EVAL N_TRAIN REPEATS [OUT_DIR]')

@@ -36,7 +36,6 @@ descheduled then does not count, contention for caches still does.  Prints the m
 import argparse
 import io
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -49,20 +48,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
-
-
-def machine():
-    model = 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return 'nproc %d, CPU "%s", %s, Python %s' % (os.cpu_count(), model, platform.platform(),
-                                                 platform.python_version())
+from benchlib import machine  # noqa: E402
 
 
 def make_jpeg(path):

@@ -8,18 +8,8 @@
 local cfx = require 'cfx'
 local ffi = require 'ffi'
 
--- cdefs.lua mirrors cfx's headers only and has no clock; a benchmark needs a wall
--- clock with sub-microsecond resolution (os.clock is CPU time of all threads), so it
--- declares clock_gettime itself under a name that cannot clash.
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } cfx_bench_timespec;
-int clock_gettime(int clk, cfx_bench_timespec *ts);
-]]
-local ts = ffi.new('cfx_bench_timespec')
-local function now()
-  ffi.C.clock_gettime(1, ts)        -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
+local BENCH_DIR = (arg and arg[0] or ''):match('^(.*)/') or '.'
+local now = dofile(BENCH_DIR .. '/clock.lua')() -- wall clock (bench/clock.lua)
 
 local iters = tonumber(arg[1]) or 200000
 local repeats = tonumber(arg[2]) or 3

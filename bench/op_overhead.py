@@ -13,7 +13,6 @@ exact commands and a Markdown table of ns per op (docs/performance.md, "Tensors"
 """
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -22,20 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
-
-
-def machine():
-    model = 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return 'nproc %d, CPU "%s", %s, Python %s' % (os.cpu_count(), model, platform.platform(),
-                                                 platform.python_version())
+from benchlib import machine  # noqa: E402
 
 
 def torch_side(iters, repeats):

@@ -11,19 +11,9 @@
 --   big_open_ms      cfx.results.open of that file (read-only: it loads everything)
 --   big_file_mb      its size (best = median)
 local cfx = require 'cfx'
-local ffi = require 'ffi'
 
--- cdefs.lua mirrors cfx's headers only and has no clock; a benchmark needs a wall
--- clock (os.clock is CPU time), so it declares clock_gettime under its own name.
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } cfx_bench_timespec;
-int clock_gettime(int clk, cfx_bench_timespec *ts);
-]]
-local ts = ffi.new('cfx_bench_timespec')
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
+local BENCH_DIR = (arg and arg[0] or ''):match('^(.*)/') or '.'
+local now = dofile(BENCH_DIR .. '/clock.lua')() -- wall clock (bench/clock.lua)
 
 local dir, steps, repeats = arg[1], tonumber(arg[2]) or 200000, tonumber(arg[3]) or 5
 local nruns, nrows, npreds = tonumber(arg[4]) or 50, tonumber(arg[5]) or 3000, tonumber(arg[6]) or 10000

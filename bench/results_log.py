@@ -15,7 +15,6 @@ a temporary directory (on the same filesystem as /tmp; pass --dir to choose).
 """
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,24 +27,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
+from benchlib import machine  # noqa: E402
 
 DT = np.dtype([('step', '<i8'), ('epoch', '<i8'), ('loss', '<f8'), ('lr', '<f8'), ('images_per_s', '<f8'),
                ('grad_norm', '<f8')])
-
-
-def machine():
-    model = 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return 'nproc %d, CPU "%s", %s, Python %s, h5py %s (HDF5 %s)' % (
-        os.cpu_count(), model, platform.platform(), platform.python_version(), h5py.__version__,
-        h5py.version.hdf5_version)
 
 
 def h5py_side(d, steps, repeats, flush):
@@ -82,7 +67,7 @@ def main(argv):
     with tempfile.TemporaryDirectory(dir=a.dir) as d:
         script = os.path.join(ROOT, 'bench', 'results_log.lua')
         largs = [d, str(a.steps), str(a.repeats), str(a.runs), str(a.rows), str(a.preds)]
-        print('machine: ' + machine())
+        print('machine: ' + machine('h5py %s (HDF5 %s)' % (h5py.__version__, h5py.version.hdf5_version)))
         print('command: /usr/bin/python3 bench/results_log.py ' + ' '.join(argv))
         print('lua side: ' + run_lua.describe_command(script, *largs))
         proc = subprocess.run(run_lua.lua_command(script, *largs), env=run_lua.lua_env(), stdout=subprocess.PIPE,

@@ -20,22 +20,16 @@
 local cfx = require 'cfx'
 local ffi = require 'ffi'
 
--- A wall clock with sub-microsecond resolution (see bench/op_overhead.lua).
 -- Page faults from getrusage (Linux's struct rusage: two timevals, then 14 longs).
 ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } cfx_bench_timespec;
-int clock_gettime(int clk, cfx_bench_timespec *ts);
 typedef struct {
   long utime[2]; long stime[2];
   long maxrss, ixrss, idrss, isrss, minflt, majflt, rest[8];
 } cfx_bench_rusage;
 int getrusage(int who, cfx_bench_rusage *usage);
 ]]
-local ts = ffi.new('cfx_bench_timespec')
-local function now()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
+local BENCH_DIR = (arg and arg[0] or ''):match('^(.*)/') or '.'
+local now = dofile(BENCH_DIR .. '/clock.lua')() -- wall clock (bench/clock.lua)
 local ru = ffi.new('cfx_bench_rusage')
 local function faults()
   ffi.C.getrusage(0, ru) -- RUSAGE_SELF

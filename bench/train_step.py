@@ -52,7 +52,6 @@ step").
 """
 import argparse
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -62,26 +61,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
+from benchlib import machine  # noqa: E402
 
 # timm's configurations of the two models (lua/cfx/models/init.lua registers the same).
 MODELS = {
     'vit_small_patch16_224': dict(img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6),
     'vit_micro_patch8_64': dict(img_size=64, patch_size=8, embed_dim=96, depth=4, num_heads=3),
 }
-
-
-def machine():
-    model = 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return 'nproc %d, CPU "%s", %s, Python %s' % (os.cpu_count(), model, platform.platform(),
-                                                 platform.python_version())
 
 
 # ---- the torch side: timm's VisionTransformer, written out ------------------------------------

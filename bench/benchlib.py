@@ -1,0 +1,19 @@
+"""benchlib.py: what every benchmark under bench/ prints about the machine it ran on."""
+import os
+import platform
+
+
+def machine(extra=''):
+    """'nproc N, CPU "model", platform, Python x.y.z' (+ ', ' + extra)."""
+    model = 'unknown'
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    s = 'nproc %d, CPU "%s", %s, Python %s' % (os.cpu_count(), model, platform.platform(),
+                                              platform.python_version())
+    return s + (', ' + extra if extra else '')
