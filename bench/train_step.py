@@ -63,94 +63,8 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
 from benchlib import machine  # noqa: E402
 
-# timm's configurations of the two models (lua/cfx/models/init.lua registers the same).
-MODELS = {
-    'vit_small_patch16_224': dict(img_size=224, patch_size=16, embed_dim=384, depth=12, num_heads=6),
-    'vit_micro_patch8_64': dict(img_size=64, patch_size=8, embed_dim=96, depth=4, num_heads=3),
-}
-
-
-# ---- the torch side: timm's VisionTransformer, written out ------------------------------------
-def build_vit(torch, img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio=4.0, num_classes=1):
-    nn = torch.nn
-
-    class Attention(nn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self.num_heads = num_heads
-            self.head_dim = dim // num_heads
-            self.scale = self.head_dim ** -0.5
-            self.qkv = nn.Linear(dim, dim * 3, bias=True)
-            self.proj = nn.Linear(dim, dim)
-
-        def forward(self, x):
-            B, N, C = x.shape
-            qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv.unbind(0)
-            q = q * self.scale
-            attn = q @ k.transpose(-2, -1)
-            attn = attn.softmax(dim=-1)
-            x = attn @ v
-            x = x.transpose(1, 2).reshape(B, N, C)
-            return self.proj(x)
-
-    class Mlp(nn.Module):
-        def __init__(self, dim, hidden):
-            super().__init__()
-            self.fc1 = nn.Linear(dim, hidden)
-            self.act = nn.GELU()
-            self.fc2 = nn.Linear(hidden, dim)
-
-        def forward(self, x):
-            return self.fc2(self.act(self.fc1(x)))
-
-    class Block(nn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-            self.attn = Attention(dim)
-            self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-            self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-        def forward(self, x):
-            x = x + self.attn(self.norm1(x))
-            return x + self.mlp(self.norm2(x))
-
-    class PatchEmbed(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.proj = nn.Conv2d(3, embed_dim, patch_size, stride=patch_size)
-
-        def forward(self, x):
-            return self.proj(x).flatten(2).transpose(1, 2)
-
-    class VisionTransformer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            n = (img_size // patch_size) ** 2
-            self.patch_embed = PatchEmbed()
-            self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-            self.pos_embed = nn.Parameter(torch.zeros(1, n + 1, embed_dim))
-            self.blocks = nn.Sequential(*[Block(embed_dim) for _ in range(depth)])
-            self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-            self.head = nn.Linear(embed_dim, num_classes)
-            # timm's default initialisation
-            nn.init.trunc_normal_(self.pos_embed, std=0.02)
-            nn.init.normal_(self.cls_token, std=1e-6)
-            for m in self.modules():
-                if isinstance(m, nn.Linear):
-                    nn.init.trunc_normal_(m.weight, std=0.02)
-                    nn.init.zeros_(m.bias)
-
-        def forward(self, x):
-            x = self.patch_embed(x)
-            x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
-            x = x + self.pos_embed
-            x = self.blocks(x)
-            x = self.norm(x)
-            return self.head(x[:, 0])
-
-    return VisionTransformer()
+# the models this bench knows (tests/reference/torch_vit.py has their timm configurations)
+BENCH_MODELS = ('vit_small_patch16_224', 'vit_micro_patch8_64')
 
 
 class TorchStep:
@@ -161,8 +75,9 @@ class TorchStep:
         import torch
         self.torch = torch
         torch.manual_seed(0)
-        cfg = MODELS[name]
-        self.model = build_vit(torch, **cfg)
+        from torch_vit import VIT_CFG, ViT, timm_init  # tests/reference: timm's ViT in PyTorch
+        cfg = VIT_CFG[name]
+        self.model = timm_init(ViT(**cfg))
         self.model.train()
         decay, no_decay = [], []
         for pname, p in self.model.named_parameters():
@@ -281,8 +196,8 @@ def main(argv):
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(',') if m]
     for m in models:
-        if m not in MODELS:
-            ap.error('unknown model %s (known: %s)' % (m, ', '.join(MODELS)))
+        if m not in BENCH_MODELS:
+            ap.error('unknown model %s (known: %s)' % (m, ', '.join(BENCH_MODELS)))
     batches = [int(b) for b in args.batches.split(',') if b]
     precisions = [p for p in args.precisions.split(',') if p]
     for p in precisions:
