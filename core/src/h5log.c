@@ -906,30 +906,6 @@ static int load_group(load_ctx *c, hid_t g, node *n, int depth) {
   return 0;
 }
 
-/* cfx_format must be "results" and cfx_version one this cfx reads. */
-static int check_header(hid_t f, const char *path) {
-  hid_t a = H5Aexists(f, "cfx_format") > 0 ? H5Aopen(f, "cfx_format", H5P_DEFAULT) : -1;
-  char *fmt = a >= 0 ? cfx__h5_read_string_attr(a) : NULL;
-  if (a >= 0) H5Aclose(a);
-  int bad = !fmt || strcmp(fmt, "results") != 0;
-  int rc = 0;
-  if (bad)
-    rc = cfx__fail(CFX_EFORMAT,
-                   "%s: not a cfx results file (root attribute cfx_format is %s%s%s, expected \"results\")", path,
-                   fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
-  free(fmt);
-  if (rc) return rc;
-  int64_t version = -1;
-  a = H5Aexists(f, "cfx_version") > 0 ? H5Aopen(f, "cfx_version", H5P_DEFAULT) : -1;
-  if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &version) < 0) version = -1;
-  if (a >= 0) H5Aclose(a);
-  H5Eclear2(H5E_DEFAULT);
-  if (version != CFX_H5LOG_FORMAT_VERSION)
-    return cfx__fail(CFX_EVERSION, "%s: results format version %lld, but this cfx (%s) reads version %d only", path,
-                     (long long)version, cfx_version(), CFX_H5LOG_FORMAT_VERSION);
-  return 0;
-}
-
 /* Read the file at path into log->root. */
 static int load_file(cfx_h5log *log, const char *path) {
   if (H5Fis_hdf5(path) <= 0) {
@@ -941,7 +917,7 @@ static int load_file(cfx_h5log *log, const char *path) {
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) return cfx__h5_fail(CFX_EFORMAT, "cannot open the HDF5 file (truncated or damaged?)", path);
-  int rc = check_header(f, path);
+  int rc = cfx__h5_check_header(f, path, "results", "results file", CFX_H5LOG_FORMAT_VERSION, "");
   if (!rc) {
     load_ctx c = {path, "", 0};
     rc = load_group(&c, f, log->root, 0);

@@ -60,3 +60,25 @@ int cfx__h5_write_string_attr(hid_t loc, const char *key, const char *value) {
   H5Sclose(sp), H5Tclose(t);
   return ok ? 0 : -1;
 }
+
+int cfx__h5_check_header(hid_t f, const char *path, const char *format, const char *noun, int version,
+                         const char *hint) {
+  hid_t a = H5Aexists(f, "cfx_format") > 0 ? H5Aopen(f, "cfx_format", H5P_DEFAULT) : -1;
+  char *fmt = a >= 0 ? cfx__h5_read_string_attr(a) : NULL;
+  if (a >= 0) H5Aclose(a);
+  int rc = 0;
+  if (!fmt || strcmp(fmt, format) != 0)
+    rc = cfx__fail(CFX_EFORMAT, "%s: not a cfx %s (root attribute cfx_format is %s%s%s, expected \"%s\")", path,
+                   noun, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "", format);
+  free(fmt);
+  if (rc) return rc;
+  int64_t v = -1;
+  a = H5Aexists(f, "cfx_version") > 0 ? H5Aopen(f, "cfx_version", H5P_DEFAULT) : -1;
+  if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &v) < 0) v = -1;
+  if (a >= 0) H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  if (v != version)
+    return cfx__fail(CFX_EVERSION, "%s: %s format version %lld, but this cfx (%s) reads version %d only%s", path,
+                     format, (long long)v, cfx_version(), version, hint);
+  return 0;
+}

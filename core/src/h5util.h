@@ -19,5 +19,11 @@ hid_t cfx__h5_string_type(void);
 char *cfx__h5_read_string_attr(hid_t attr);
 /* Create the scalar variable-length string attribute key = value on loc; 0 or -1. */
 int cfx__h5_write_string_attr(hid_t loc, const char *key, const char *value);
+/* The root attributes of a cfx file: cfx_format must be `format` (else CFX_EFORMAT
+ * "PATH: not a cfx NOUN (root attribute cfx_format is ..., expected "FORMAT")") and
+ * cfx_version must be `version` (else CFX_EVERSION "PATH: FORMAT format version V, but
+ * this cfx (X) reads version N only" followed by hint). */
+int cfx__h5_check_header(hid_t f, const char *path, const char *format, const char *noun, int version,
+                         const char *hint);
 
 #endif

@@ -555,28 +555,6 @@ static int dataset_len(hid_t f, const char *path, const char *name, uint64_t *le
   return 0;
 }
 
-static int check_header(hid_t f, const char *path) {
-  hid_t a = H5Aexists(f, "cfx_format") > 0 ? H5Aopen(f, "cfx_format", H5P_DEFAULT) : -1;
-  char *fmt = a >= 0 ? cfx__h5_read_string_attr(a) : NULL;
-  if (a >= 0) H5Aclose(a);
-  int bad = !fmt || strcmp(fmt, "store") != 0;
-  int rc = bad ? cfx__fail(CFX_EFORMAT, "%s: not a cfx store (root attribute cfx_format is %s%s%s, expected \"store\")",
-                           path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "")
-               : 0;
-  free(fmt);
-  if (rc) return rc;
-  int32_t version = -1;
-  a = H5Aexists(f, "cfx_version") > 0 ? H5Aopen(f, "cfx_version", H5P_DEFAULT) : -1;
-  if (a < 0 || H5Aread(a, H5T_NATIVE_INT32, &version) < 0) version = -1;
-  if (a >= 0) H5Aclose(a);
-  if (version != CFX_STORE_VERSION)
-    return cfx__fail(CFX_EVERSION,
-                     "%s: store format version %d, but this cfx (%s) reads version %d only; re-import the data "
-                     "with this cfx",
-                     path, version, cfx_version(), CFX_STORE_VERSION);
-  return 0;
-}
-
 int cfx_store_open(const char *path, cfx_store **out) {
   if (!path || !out) return cfx__fail(CFX_EINVAL, "store_open: path or out is NULL");
   *out = NULL;
@@ -597,7 +575,8 @@ int cfx_store_open(const char *path, cfx_store **out) {
     return cfx__fail(CFX_ENOMEM, "out of memory");
   }
   s->fd = -1;
-  if ((rc = check_header(f, path))) goto done;
+  if ((rc = cfx__h5_check_header(f, path, "store", "store", CFX_STORE_VERSION, "; re-import the data with this cfx")))
+    goto done;
   /* the number of images and of generators */
   {
     uint64_t n_images, n_gens;

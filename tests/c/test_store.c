@@ -198,7 +198,8 @@ static void test_refusals(void) {
   path_in(path, sizeof path, "future.h5");
   make_fake(path, "store", 2);
   CHECK(cfx_store_open(path, &s) == CFX_EVERSION);
-  CHECK_CONTAINS(cfx_last_error(), "version 2");
+  CHECK_CONTAINS(cfx_last_error(), "store format version 2, but this cfx");
+  CHECK_CONTAINS(cfx_last_error(), "re-import the data with this cfx");
   path_in(path, sizeof path, "noversion.h5");
   make_fake(path, "store", -1);
   CHECK(cfx_store_open(path, &s) == CFX_EVERSION);
