@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
+#include "simd.h"
 
 static int check_src(const cfx_image *img, const char *what) {
   if (!img || !img->data || img->channels != 3 || img->width <= 0 || img->height <= 0)
@@ -210,14 +208,6 @@ static inline void bilerp_c(const uint8_t *p00, const uint8_t *p01, const uint8_
     o[c] = (uint8_t)((p00[c] * w00 + p01[c] * w01 + p10[c] * w10 + p11[c] * w11) >> WARP_BITS);
 }
 
-#ifdef __SSE2__
-static inline __m128i load4(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm_cvtsi32_si128(v);
-}
-#endif
-
 /* One output row's work arrays (ow entries each). */
 typedef struct {
   int32_t *xs, *ys, *off;
@@ -272,9 +262,7 @@ static inline __attribute__((always_inline)) void warp_pixel(const cfx_image *sr
 #ifdef __SSE2__
   if (at >= 0) {
     const uint8_t *p = src->data + at;
-    const __m128i z = _mm_setzero_si128();
-    __m128i top = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p), load4(p + 3)), z); /* r0 r1 g0 g1 b0 b1 . . */
-    __m128i bot = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4(p + stride), load4(p + stride + 3)), z);
+    __m128i top = cfx__rgb_pair_epi16(p), bot = cfx__rgb_pair_epi16(p + stride);
     __m128i s = _mm_add_epi32(_mm_madd_epi16(top, _mm_set1_epi32((int32_t)r->wa[x])),
                               _mm_madd_epi16(bot, _mm_set1_epi32((int32_t)r->wb[x])));
     s = _mm_srli_epi32(s, WARP_BITS);

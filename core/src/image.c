@@ -14,9 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
+#include "simd.h"
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -686,11 +684,6 @@ static inline __m128i finish_sums(__m128i hi, __m128i lo) {
   __m128i v = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, SPLIT_BITS), lo), _mm_set1_epi32(1 << (PRECISION_BITS - 1)));
   return _mm_srai_epi32(v, PRECISION_BITS);
 }
-static inline __m128i load4px(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm_cvtsi32_si128(v);
-}
 #endif
 
 /* The rows the horizontal pass reads: an image, optionally seen with a border of one
@@ -856,7 +849,7 @@ static int resample_h(uint8_t *dst, int ow, int oh, const row_src *s, int y0, in
       int npx = (bounds[2 * x + 1] + 1) / 2;
       __m128i hi = z, lo = z;
       for (int j = 0; j < npx; j++, p += 6) {
-        __m128i px = _mm_unpacklo_epi8(_mm_unpacklo_epi8(load4px(p), load4px(p + 3)), z); /* r0 r1 g0 g1 b0 b1 . . */
+        __m128i px = cfx__rgb_pair_epi16(p); /* r0 r1 g0 g1 b0 b1 . . */
         hi = _mm_add_epi32(hi, _mm_madd_epi16(px, _mm_set1_epi32(kx[2 * j])));
         lo = _mm_add_epi32(lo, _mm_madd_epi16(px, _mm_set1_epi32(kx[2 * j + 1])));
       }
