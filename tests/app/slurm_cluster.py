@@ -33,10 +33,10 @@ Behaviour worth knowing (measured on slurm-wlm 22.05.8, Debian bookworm):
     it ends again; final_states/wait_job keep the last line of each task.
   * `scontrol requeue JOB_TASK` leaves the task pending with reason BeginTime for
     cred_expire+1 seconds (AuthInfo cred_expire, default 120: measured 121 s);
-    release(JOB_TASK) (`scontrol update JobId=JOB_TASK StartTime=now`) starts it
-    at once, but racily: a launch before the first run's credential has expired
-    sometimes fails (JobState=FAILED, ExitCode=1:0, nothing in the log; seen 1 in 4
-    under load), so the tests use cred_expire instead.
+    `scontrol update JobId=JOB_TASK StartTime=now` starts it at once, but racily: a
+    launch before the first run's credential has expired sometimes fails
+    (JobState=FAILED, ExitCode=1:0, nothing in the log; seen 1 in 4 under load), so
+    the tests shorten cred_expire instead.
     SlurmCluster(..., cred_expire=N) shortens the wait for every job
     (cred_expire=5: restarted about 7 s after the requeue).  The restarted task sees
     SLURM_RESTART_COUNT=1; without --open-mode=append its -o file starts afresh.
@@ -340,10 +340,6 @@ class SlurmCluster:
                          'state': state, 'reason': reason})
         return rows
 
-    def release(self, job_task_id):
-        """Start a requeued (BeginTime) task now: scontrol update StartTime=now."""
-        self.run(['scontrol', 'update', f'JobId={job_task_id}', 'StartTime=now'])
-
     def jobcomp_records(self):
         """Every line of the jobcomp file, parsed, in order written."""
         try:
@@ -493,7 +489,7 @@ class SlurmCluster:
         if self.cred_expire is not None:
             auth += f',cred_expire={int(self.cred_expire)}'
         lines = [
-            f'# written by tests/app/slurm_cluster.py for a private test cluster',
+            '# written by tests/app/slurm_cluster.py for a private test cluster',
             f'ClusterName={self.cluster_name}',
             f'SlurmctldHost={host}(127.0.0.1)',
             f'SlurmctldPort={self.ctld_port}',

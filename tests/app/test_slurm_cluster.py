@@ -117,7 +117,7 @@ exit 0
         rows = wait_for(lambda: [r for r in cluster.squeue(jid)
                                  if r['state'] == 'PENDING' and r['reason'] == 'BeginTime'], 30)
         check(rows, 'requeued task pending with reason BeginTime', repr(cluster.squeue(jid)))
-        # not cluster.release(task): starting it before the first run's credential has
+        # not `scontrol update StartTime=now`: starting it before the first run's credential has
         # expired sometimes fails the launch (FAILED, exit 1, no output)
         states = cluster.wait_job(jid, timeout=60)
         rc = f'{out}/restart.count'
