@@ -228,3 +228,55 @@ int cfx_metrics_grouped(const double *scores, const uint8_t *labels, const int32
   free(fk), free(rl), free(all), free(own);
   return 0;
 }
+
+typedef struct {
+  uint64_t hash;
+  int64_t at;
+} dealt;
+
+static int by_hash(const void *a, const void *b) {
+  const dealt *x = a, *y = b;
+  if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+  return (x->at > y->at) - (x->at < y->at);
+}
+
+int cfx_metrics_deal_reals(const uint8_t *labels, const int64_t *keys, int64_t n, uint64_t seed, int32_t *groups) {
+  if (n < 0 || (n > 0 && (!labels || !keys || !groups))) return cfx__fail(CFX_EINVAL, "deal reals: NULL argument");
+  int32_t top = -1;
+  int64_t nfree = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (labels[i] > 1)
+      return cfx__fail(CFX_EINVAL, "deal reals: label %lld is %d, expected 0 or 1", (long long)i, labels[i]);
+    if (labels[i] == 1) {
+      if (groups[i] < 0) return cfx__fail(CFX_EINVAL, "deal reals: fake %lld has no group", (long long)i);
+      if (groups[i] > top) top = groups[i];
+    } else if (groups[i] < 0) {
+      nfree++;
+    }
+  }
+  if (top < 0 || nfree == 0) return 0;
+  uint8_t *has = calloc((size_t)top + 1, 1);
+  int32_t *ids = malloc(sizeof *ids * ((size_t)top + 1));
+  dealt *d = malloc(sizeof *d * (size_t)nfree);
+  if (!has || !ids || !d) {
+    free(has), free(ids), free(d);
+    return cfx__fail(CFX_ENOMEM, "deal reals: out of memory for %lld images", (long long)n);
+  }
+  for (int64_t i = 0; i < n; i++)
+    if (labels[i] == 1) has[groups[i]] = 1;
+  int32_t m = 0;
+  for (int32_t g = 0; g <= top; g++)
+    if (has[g]) ids[m++] = g;
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (labels[i] == 0 && groups[i] < 0) {
+      int64_t key[2] = {keys[i], (int64_t)seed};
+      d[k].hash = cfx_hash64(key, sizeof key, 0);
+      d[k++].at = i;
+    }
+  }
+  qsort(d, (size_t)nfree, sizeof *d, by_hash);
+  for (int64_t p = 0; p < nfree; p++) groups[d[p].at] = ids[p % m];
+  free(has), free(ids), free(d);
+  return 0;
+}

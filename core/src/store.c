@@ -22,7 +22,7 @@ enum { BLOCK_BYTES = 16 << 20, BLOCK_RECORDS = 1 << 16, MAX_NAME = 4096 };
 
 typedef struct {
   uint64_t len;
-  int32_t generator, width, height;
+  int32_t generator, group, width, height;
   uint8_t label, format, flags, pad;
 } record;
 
@@ -126,18 +126,22 @@ int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const 
 }
 
 int cfx_store_writer_add(cfx_store_writer *w, const uint8_t *bytes, int64_t n, int label, int32_t generator,
-                         int32_t width, int32_t height, int format, int flags, const char *name) {
+                         int32_t group, int32_t width, int32_t height, int format, int flags, const char *name) {
   if (!w || (n > 0 && !bytes)) return cfx__fail(CFX_EINVAL, "store add: NULL argument");
   if (w->spent) return cfx__fail(CFX_EINVAL, "store add: the writer is finished");
   if (n < 0) return cfx__fail(CFX_EINVAL, "store add: negative length %lld", (long long)n);
   if (label != 0 && label != 1) return cfx__fail(CFX_EINVAL, "store add: label must be 0 (real) or 1 (generated), got %d", label);
   if (generator < 0 || generator >= w->ngen)
     return cfx__fail(CFX_ERANGE, "store add: generator row %d does not exist (%d registered)", generator, w->ngen);
+  if (group < -1 || group >= w->ngen)
+    return cfx__fail(CFX_ERANGE, "store add: evaluation group %d is neither -1 (none) nor a generator row (%d registered)",
+                     group, w->ngen);
   if (format < 0 || format > 255 || flags < 0 || flags > 255)
     return cfx__fail(CFX_ERANGE, "store add: format %d or flags %d out of 0..255", format, flags);
   size_t nl = name ? strlen(name) : 0;
   if (nl > MAX_NAME) return cfx__fail(CFX_ERANGE, "store add: name of %zu bytes (at most %d)", nl, MAX_NAME);
-  record r = {(uint64_t)n, generator, width, height, (uint8_t)label, (uint8_t)format, (uint8_t)flags, 0};
+  if (label == 1) group = generator; /* a fake is scored in its own generator's group */
+  record r = {(uint64_t)n, generator, group, width, height, (uint8_t)label, (uint8_t)format, (uint8_t)flags, 0};
   uint32_t l32 = (uint32_t)nl;
   if ((n > 0 && fwrite(bytes, 1, (size_t)n, w->bytes) != (size_t)n) || fwrite(&r, sizeof r, 1, w->index) != 1 ||
       fwrite(&l32, sizeof l32, 1, w->names) != 1 || (nl && fwrite(name, 1, nl, w->names) != nl))
@@ -220,7 +224,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) return cfx__h5_fail(CFX_EIO, "cannot create the HDF5 file", tmp);
   int rc = 0;
-  hid_t gi = -1, gg = -1, d_bytes = -1, d[7] = {-1, -1, -1, -1, -1, -1, -1};
+  hid_t gi = -1, gg = -1, d_bytes = -1, d[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
   uint8_t *buf = NULL;
   char **names = NULL;
   char time_s[64];
@@ -269,10 +273,10 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
     pos += want;
   }
   /* index datasets, from the record spool in blocks */
-  static const char *const names_ix[7] = {"offset", "label", "generator", "width", "height", "format", "flags"};
-  const hid_t ftypes[7] = {H5T_STD_U64LE, H5T_STD_U8LE, H5T_STD_I32LE, H5T_STD_I32LE,
-                           H5T_STD_I32LE, H5T_STD_U8LE, H5T_STD_U8LE};
-  for (int k = 0; k < 7; k++) {
+  static const char *const names_ix[8] = {"offset", "label", "generator", "width", "height", "format", "flags", "group"};
+  const hid_t ftypes[8] = {H5T_STD_U64LE, H5T_STD_U8LE, H5T_STD_I32LE, H5T_STD_I32LE,
+                           H5T_STD_I32LE, H5T_STD_U8LE, H5T_STD_U8LE, H5T_STD_I32LE};
+  for (int k = 0; k < 8; k++) {
     d[k] = create_1d(gi, names_ix[k], ftypes[k], k == 0 ? (uint64_t)w->count + 1 : (uint64_t)w->count);
     if (d[k] < 0) {
       rc = cfx__h5_fail(CFX_EIO, "cannot create an index dataset", tmp);
@@ -310,6 +314,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
       COLUMN(4, i32, height, H5T_NATIVE_INT32)
       COLUMN(5, u8, format, H5T_NATIVE_UINT8)
       COLUMN(6, u8, flags, H5T_NATIVE_UINT8)
+      COLUMN(7, i32, group, H5T_NATIVE_INT32)
 #undef COLUMN
       if (bad) rc = cfx__h5_fail(CFX_EIO, "cannot write the index", tmp);
       start += m;
@@ -386,7 +391,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
 done:
   free(buf);
   free(names);
-  for (int k = 0; k < 7; k++)
+  for (int k = 0; k < 8; k++)
     if (d[k] >= 0) H5Dclose(d[k]);
   if (d_bytes >= 0) H5Dclose(d_bytes);
   if (gi >= 0) H5Gclose(gi);
@@ -436,7 +441,7 @@ struct cfx_store {
   int32_t ngen;
   uint64_t *offset;
   uint8_t *label, *format, *flags;
-  int32_t *generator, *width, *height;
+  int32_t *generator, *group, *width, *height;
   char **names, **gen_name, **gen_arch, **gen_subset; /* each points into a blob */
   char *blobs[4];
   char **attr_keys, **attr_vals;
@@ -448,7 +453,7 @@ void cfx_store_close(cfx_store *s) {
   if (s->fd >= 0) close(s->fd);
   free(s->path);
   free(s->offset), free(s->label), free(s->format), free(s->flags);
-  free(s->generator), free(s->width), free(s->height);
+  free(s->generator), free(s->group), free(s->width), free(s->height);
   free(s->names), free(s->gen_name), free(s->gen_arch), free(s->gen_subset);
   for (int i = 0; i < 4; i++) free(s->blobs[i]);
   for (int i = 0; i < s->nattrs; i++) free(s->attr_keys[i]), free(s->attr_vals[i]);
@@ -575,7 +580,9 @@ int cfx_store_open(const char *path, cfx_store **out) {
     return cfx__fail(CFX_ENOMEM, "out of memory");
   }
   s->fd = -1;
-  if ((rc = cfx__h5_check_header(f, path, "store", "store", CFX_STORE_VERSION, "; re-import the data with this cfx")))
+  if ((rc = cfx__h5_check_header(f, path, "store", "store", CFX_STORE_VERSION,
+                                 "; version 2 added /images/group (each real's evaluation group): re-import the data "
+                                 "with this cfx (cfx data import / cfx synth)")))
     goto done;
   /* the number of images and of generators */
   {
@@ -594,6 +601,7 @@ int cfx_store_open(const char *path, cfx_store **out) {
   if ((rc = read_1d(f, path, "images/offset", H5T_NATIVE_UINT64, 8, n + 1, (void **)&s->offset)) ||
       (rc = read_1d(f, path, "images/label", H5T_NATIVE_UINT8, 1, n, (void **)&s->label)) ||
       (rc = read_1d(f, path, "images/generator", H5T_NATIVE_INT32, 4, n, (void **)&s->generator)) ||
+      (rc = read_1d(f, path, "images/group", H5T_NATIVE_INT32, 4, n, (void **)&s->group)) ||
       (rc = read_1d(f, path, "images/width", H5T_NATIVE_INT32, 4, n, (void **)&s->width)) ||
       (rc = read_1d(f, path, "images/height", H5T_NATIVE_INT32, 4, n, (void **)&s->height)) ||
       (rc = read_1d(f, path, "images/format", H5T_NATIVE_UINT8, 1, n, (void **)&s->format)) ||
@@ -612,6 +620,11 @@ int cfx_store_open(const char *path, cfx_store **out) {
     if (s->generator[i] < 0 || s->generator[i] >= s->ngen || s->label[i] > 1) {
       rc = cfx__fail(CFX_EFORMAT, "%s: image %lld has generator %d (of %d) and label %d", path, (long long)i,
                      s->generator[i], s->ngen, s->label[i]);
+      goto done;
+    }
+    if (s->group[i] < -1 || s->group[i] >= s->ngen) {
+      rc = cfx__fail(CFX_EFORMAT, "%s: image %lld has evaluation group %d (expected -1 or a generator row below %d)",
+                     path, (long long)i, s->group[i], s->ngen);
       goto done;
     }
   }
@@ -662,6 +675,7 @@ int32_t cfx_store_num_generators(const cfx_store *s) { return s ? s->ngen : 0; }
 const uint64_t *cfx_store_offsets(const cfx_store *s) { return s ? s->offset : NULL; }
 const uint8_t *cfx_store_labels(const cfx_store *s) { return s ? s->label : NULL; }
 const int32_t *cfx_store_generators(const cfx_store *s) { return s ? s->generator : NULL; }
+const int32_t *cfx_store_groups(const cfx_store *s) { return s ? s->group : NULL; }
 const int32_t *cfx_store_widths(const cfx_store *s) { return s ? s->width : NULL; }
 const int32_t *cfx_store_heights(const cfx_store *s) { return s ? s->height : NULL; }
 const uint8_t *cfx_store_formats(const cfx_store *s) { return s ? s->format : NULL; }
@@ -670,6 +684,16 @@ const uint8_t *cfx_store_flags(const cfx_store *s) { return s ? s->flags : NULL;
 const char *cfx_store_name(const cfx_store *s, int64_t i) {
   return s && i >= 0 && i < s->n ? s->names[i] : "";
 }
+uint64_t cfx_store_image_hash(const cfx_store *s, int64_t i, uint64_t seed) {
+  char key[MAX_NAME + 32];
+  const char *name = cfx_store_name(s, i);
+  size_t nl = strlen(name);
+  if (nl > MAX_NAME) nl = MAX_NAME; /* the writer refuses longer names */
+  memcpy(key, name, nl);
+  int m = snprintf(key + nl, sizeof key - nl, "#%lld", (long long)i);
+  return cfx_hash64(key, (int64_t)nl + m, seed);
+}
+
 const char *cfx_store_generator_name(const cfx_store *s, int32_t g) {
   return s && g >= 0 && g < s->ngen ? s->gen_name[g] : "";
 }

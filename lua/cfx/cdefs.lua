@@ -215,13 +215,13 @@ enum { CFX_H5LOG_READONLY = 1, CFX_H5LOG_TRUNCATE = 2 };
  int cfx_h5log_merge(cfx_h5log *dst, int n, const char *const *inputs, char **report, int64_t *len);
 typedef struct cfx_store cfx_store;
 typedef struct cfx_store_writer cfx_store_writer;
-enum { CFX_STORE_VERSION = 1 };
+enum { CFX_STORE_VERSION = 2 };
 enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  int cfx_store_writer_open(const char *path, cfx_store_writer **out);
  int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const char *architecture,
  const char *subset, int32_t *id);
  int cfx_store_writer_add(cfx_store_writer *w, const uint8_t *bytes, int64_t n, int label,
- int32_t generator, int32_t width, int32_t height, int format, int flags,
+ int32_t generator, int32_t group, int32_t width, int32_t height, int format, int flags,
  const char *name);
  int cfx_store_writer_set_attr(cfx_store_writer *w, const char *key, const char *value);
  int64_t cfx_store_writer_count(const cfx_store_writer *w);
@@ -234,6 +234,7 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  const uint64_t *cfx_store_offsets(const cfx_store *s);
  const uint8_t *cfx_store_labels(const cfx_store *s);
  const int32_t *cfx_store_generators(const cfx_store *s);
+ const int32_t *cfx_store_groups(const cfx_store *s);
  const int32_t *cfx_store_widths(const cfx_store *s);
  const int32_t *cfx_store_heights(const cfx_store *s);
  const uint8_t *cfx_store_formats(const cfx_store *s);
@@ -242,6 +243,7 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  const char *cfx_store_generator_name(const cfx_store *s, int32_t g);
  const char *cfx_store_generator_architecture(const cfx_store *s, int32_t g);
  const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
+ uint64_t cfx_store_image_hash(const cfx_store *s, int64_t i, uint64_t seed);
  const char *cfx_store_attr(const cfx_store *s, const char *key);
  int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
  int cfx_store_read_prefix(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);
@@ -296,6 +298,8 @@ typedef struct cfx_group_metrics {
 } cfx_group_metrics;
  int cfx_metrics_grouped(const double *scores, const uint8_t *labels, const int32_t *groups, int64_t n,
  int32_t ngroups, double threshold, cfx_group_metrics *out);
+ int cfx_metrics_deal_reals(const uint8_t *labels, const int64_t *keys, int64_t n, uint64_t seed,
+ int32_t *groups);
 typedef struct cfx_parquet cfx_parquet;
 enum {
  CFX_PARQUET_BOOL = 1,

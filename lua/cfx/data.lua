@@ -19,8 +19,11 @@ local Writer = {}
 Writer.__index = Writer
 
 -- cfx.data.writer(path) -> w.  w:generator(name, architecture, subset) -> id;
--- w:add{bytes=, label=0|1, generator=id, width=, height=, format='jpeg'|'png'|..., name=,
--- flags=}; w:attr(key, value); w:finish().  Nothing appears at path before finish().
+-- w:add{bytes=, label=0|1, generator=id, group=id, width=, height=, format='jpeg'|'png'|...,
+-- name=, flags=}; w:attr(key, value); w:finish().  Nothing appears at path before finish().
+-- group: a real's evaluation group, the generator id whose fakes it is scored against
+-- (default none: such reals are dealt out or pooled at evaluation, as the store's
+-- `pairing` attribute says); a fake's group is always its own generator.
 function M.writer(path)
   if type(path) ~= 'string' then raise('cfx.data.writer: expected a path') end
   local box = ffi.new('cfx_store_writer*[1]')
@@ -34,16 +37,17 @@ function Writer:generator(name, architecture, subset)
   return idbuf[0] + 1
 end
 
-local add_defaults = { bytes = false, label = false, generator = false, width = 0, height = 0, format = false,
-  flags = 0, name = false, probe = true }
+local add_defaults = { bytes = false, label = false, generator = false, group = false, width = 0, height = 0,
+  format = false, flags = 0, name = false, probe = true }
 
--- w:add{bytes=, label=, generator=, [width=, height=, format=,] name=, flags=}.  Without
+-- w:add{bytes=, label=, generator=, [group=, width=, height=, format=,] name=, flags=}.  Without
 -- width/height/format they are probed from the bytes (probe=false to skip).
 function Writer:add(o)
   o = tensor.options(o, add_defaults, 'add')
   if type(o.bytes) ~= 'string' then raise('add: bytes must be the encoded image as a string') end
   if o.label ~= 0 and o.label ~= 1 then raise(('add: label must be 0 (real) or 1 (generated), got %s'):format(tostring(o.label))) end
   if type(o.generator) ~= 'number' then raise('add: generator must be an id from w:generator()') end
+  if o.group and type(o.group) ~= 'number' then raise('add: group must be a generator id from w:generator() or false') end
   local w, h, fmt = o.width, o.height, o.format and format_codes[o.format] or nil
   if o.format and not fmt then raise(('add: unknown format %s'):format(tostring(o.format))) end
   if o.probe and (not fmt or w == 0 or h == 0) then
@@ -55,7 +59,7 @@ function Writer:add(o)
     end
   end
   if C.cfx_store_writer_add(self.handle, ffi.cast('const uint8_t *', o.bytes), #o.bytes, o.label,
-      o.generator - 1, w, h, fmt or 0, o.flags, o.name or nil) ~= 0 then
+      o.generator - 1, o.group and o.group - 1 or -1, w, h, fmt or 0, o.flags, o.name or nil) ~= 0 then
     err()
   end
 end
@@ -88,7 +92,7 @@ function M.open(path)
   local h = ffi.gc(box[0], C.cfx_store_close)
   local s = setmetatable({ handle = h, path = path, n = tonumber(C.cfx_store_count(h)),
     num_generators = C.cfx_store_num_generators(h) }, Store)
-  s.labels_ptr, s.gens_ptr = C.cfx_store_labels(h), C.cfx_store_generators(h)
+  s.labels_ptr, s.gens_ptr, s.groups_ptr = C.cfx_store_labels(h), C.cfx_store_generators(h), C.cfx_store_groups(h)
   s.offsets_ptr = C.cfx_store_offsets(h)
   return s
 end
@@ -120,6 +124,14 @@ end
 
 function Store:label(i) check_index(self, i) return self.labels_ptr[i - 1] end
 function Store:generator_id(i) check_index(self, i) return self.gens_ptr[i - 1] + 1 end
+-- evaluation group of image i: a generator id, or nil (a real paired with none in particular)
+function Store:group(i)
+  check_index(self, i)
+  local g = self.groups_ptr[i - 1]
+  return g >= 0 and g + 1 or nil
+end
+-- 'deal' | 'pool': how the evaluation pairs reals that have no group (see docs/data.md)
+function Store:pairing() return self:attr('pairing') or 'deal' end
 function Store:name(i) check_index(self, i) return ffi.string(C.cfx_store_name(self.handle, i - 1)) end
 function Store:size_of(i) check_index(self, i) return tonumber(self.offsets_ptr[i] - self.offsets_ptr[i - 1]) end
 -- {width=, height=, format=, flags=, label=, generator=, name=} of image i
@@ -128,7 +140,7 @@ function Store:meta(i)
   local h = self.handle
   return { width = C.cfx_store_widths(h)[i - 1], height = C.cfx_store_heights(h)[i - 1],
     format = image.formats[C.cfx_store_formats(h)[i - 1]], flags = C.cfx_store_flags(h)[i - 1],
-    label = self.labels_ptr[i - 1], generator = self.gens_ptr[i - 1] + 1, name = self:name(i) }
+    label = self.labels_ptr[i - 1], generator = self.gens_ptr[i - 1] + 1, group = self:group(i), name = self:name(i) }
 end
 
 -- s:generator(g) -> {id=, name=, architecture=, subset=}
@@ -158,6 +170,10 @@ function Store:labels()
 end
 function Store:generator_ids()
   return tensor.from_buffer(self.gens_ptr, { self.n }, 'int32'):long() + 1
+end
+-- evaluation groups int64 {n}: generator ids (1-based), 0 where a real has none
+function Store:group_ids()
+  return tensor.from_buffer(self.groups_ptr, { self.n }, 'int32'):long() + 1
 end
 
 -- Counts per class, generator, architecture and subset.
@@ -189,22 +205,32 @@ function Store:__tostring()
 end
 
 -- ---- views: selections of a store ---------------------------------------------------------
+-- A view is an int64 array of 0-based store indices, ascending.  Every pass below walks
+-- FFI arrays (no Lua table per image): selecting from 10^7 images takes seconds.
 local View = {}
 View.__index = View
 M.View = View
 
-local function new_view(store, list)
-  local n = #list
-  local idx = ffi.new('int64_t[?]', math.max(n, 1))
-  for j = 1, n do idx[j - 1] = list[j] end
+local function new_view(store, idx, n)
   return setmetatable({ store = store, n = n, idx = idx }, View)
+end
+
+-- The store indices i (0-based) with mask[i] ~= 0, ascending, as a view.
+local function view_of_mask(store, mask)
+  local count = 0
+  for i = 0, store.n - 1 do if mask[i] ~= 0 then count = count + 1 end end
+  local idx, j = ffi.new('int64_t[?]', math.max(count, 1)), 0
+  for i = 0, store.n - 1 do
+    if mask[i] ~= 0 then idx[j], j = i, j + 1 end
+  end
+  return new_view(store, idx, count)
 end
 
 -- The whole store as a view.
 function Store:all()
-  local list = {}
-  for i = 0, self.n - 1 do list[i + 1] = i end
-  return new_view(self, list)
+  local idx = ffi.new('int64_t[?]', math.max(self.n, 1))
+  for i = 0, self.n - 1 do idx[i] = i end
+  return new_view(self, idx, self.n)
 end
 
 -- A seeded generator for selection (cfx's xoshiro in C: the same draws everywhere).
@@ -213,12 +239,25 @@ local function rng_for(seed, salt)
   C.cfx_rng_seed(r, C.cfx_augment_seed(seed, salt, 0))
   return r
 end
+-- Fisher-Yates over a Lua list, or over arr[first .. first + n - 1] of an FFI array.
 local function shuffle(list, r)
   for i = #list, 2, -1 do
     local j = tonumber(C.cfx_rng_int(r, 1, i))
     list[i], list[j] = list[j], list[i]
   end
   return list
+end
+local function shuffle_array(arr, first, n, r)
+  for i = n, 2, -1 do
+    local j = tonumber(C.cfx_rng_int(r, 1, i))
+    arr[first + i - 1], arr[first + j - 1] = arr[first + j - 1], arr[first + i - 1]
+  end
+end
+-- Mark in mask `take` of the n indices at arr[first..]: all of them, or (take < n) the
+-- first `take` after a seeded shuffle.
+local function mark_sample(mask, arr, first, n, take, r)
+  if take < n then shuffle_array(arr, first, n, r) end
+  for j = first, first + math.min(take, n) - 1 do mask[arr[j]] = 1 end
 end
 local function set_of(list)
   if list == nil then return nil end
@@ -227,6 +266,38 @@ local function set_of(list)
   for _, v in ipairs(list) do s[v] = true end
   return s
 end
+
+-- Quotas that add up to `budget` over generators holding avail[1..m] images: an even
+-- share each, what a small generator cannot give taken from those with more, the
+-- last few images (budget not divisible) one each to generators in a seeded order.
+-- Returns the quotas and how many the budget asked beyond what all of them hold.
+local function fill_budget(avail, budget, r)
+  local quota, active, left = {}, {}, budget
+  for g = 1, #avail do
+    quota[g] = 0
+    if avail[g] > 0 then active[#active + 1] = g end
+  end
+  while left > 0 and #active > 0 do
+    local share = math.floor(left / #active)
+    if share == 0 then
+      shuffle(active, r)
+      for j = 1, left do quota[active[j]] = quota[active[j]] + 1 end
+      left = 0
+      break
+    end
+    local still = {}
+    for _, g in ipairs(active) do
+      local t = math.min(share, avail[g] - quota[g])
+      quota[g], left = quota[g] + t, left - t
+      if quota[g] < avail[g] then still[#still + 1] = g end
+    end
+    active = still
+  end
+  return quota, left
+end
+
+-- How select{} says that a budget could not be filled; tests and callers may replace it.
+M.warn = function(msg) io.stderr:write('cfx: warning: ', msg, '\n') end
 
 local select_defaults = {
   ['?generators'] = true, ['?k'] = true, ['?architectures'] = true, ['?subsets'] = true,
@@ -239,7 +310,10 @@ local select_defaults = {
 --   k=N                  then N generators drawn at random with `seed` (sorted by name,
 --                        shuffled; the first N: subsets for larger N contain smaller ones)
 --   per_generator=N      at most N images of each kept generator (seeded sample)
---   budget=N             a total of N fake images split evenly over the kept generators
+--   budget=N             exactly N fake images over the kept generators: an even share
+--                        each, the share a generator lacks taken from those with more;
+--                        when all of them hold fewer than N, all are taken and
+--                        cfx.data.warn says so (view.shortfall = the images missing)
 --   reals='all'|'balanced'|'none', real_sources={names}: reals kept; 'balanced' samples
 --                        as many reals as there are fakes
 --   split='train'|'val', val_fraction=0.1, split_by='generator'|'image': a seeded hash
@@ -257,32 +331,62 @@ function View:select(opts)
   if o.reals ~= 'all' and o.reals ~= 'balanced' and o.reals ~= 'none' then
     raise("select: reals must be 'all', 'balanced' or 'none'")
   end
-  local function in_split(key)
-    if not o.split then return true end
-    local h = C.cfx_hash64(key, #key, seed)
-    local is_val = tonumber(h % 1000000) < o.val_fraction * 1000000
-    return (o.split == 'val') == is_val
+  if o.budget ~= nil and (type(o.budget) ~= 'number' or o.budget < 0 or o.budget % 1 ~= 0) then
+    raise(('select: budget must be a whole number of images >= 0, got %s'):format(tostring(o.budget)))
   end
-  -- group the view's images by generator
-  local fakes_by_gen, reals = {}, {}
-  for j = 0, self.n - 1 do
-    local i = tonumber(self.idx[j])
-    local g = gens[st.gens_ptr[i] + 1]
-    if st.labels_ptr[i] == 1 then
-      local ok = (not want_gen or want_gen[g.name]) and (not want_arch or want_arch[g.architecture]) and
-          (not want_sub or want_sub[g.subset])
-      if ok and (o.split_by == 'image' and in_split(st:name(i + 1) .. '#' .. i) or
-            o.split_by == 'generator' and in_split(g.name)) then
-        local list = fakes_by_gen[g.name] or {}
-        fakes_by_gen[g.name] = list
-        list[#list + 1] = i
+  local val_cut, want_val = o.val_fraction * 1000000, o.split == 'val'
+  local function key_in_split(key)
+    local h = C.cfx_hash64(key, #key, seed)
+    return (tonumber(h % 1000000) < val_cut) == want_val
+  end
+  -- per generator row (0-based): may its fakes / its reals be kept?
+  local ng = st.num_generators
+  local fake_ok, real_ok = ffi.new('uint8_t[?]', ng + 1), ffi.new('uint8_t[?]', ng + 1)
+  for g = 0, ng - 1 do
+    local G = gens[g + 1]
+    fake_ok[g] = ((not want_gen or want_gen[G.name]) and (not want_arch or want_arch[G.architecture]) and
+        (not want_sub or want_sub[G.subset]) and
+        (not o.split or o.split_by ~= 'generator' or key_in_split(G.name))) and 1 or 0
+    real_ok[g] = (not want_real or want_real[G.name]) and 1 or 0
+  end
+  -- one pass over the view: fakes counted per generator, reals kept in a list
+  local labels, gp, idx, n, handle = st.labels_ptr, st.gens_ptr, self.idx, self.n, st.handle
+  local split_images = o.split ~= nil
+  local fake_by_image = split_images and o.split_by == 'image'
+  local count = ffi.new('int64_t[?]', ng + 1)
+  local fakes, reals = ffi.new('int64_t[?]', math.max(n, 1)), ffi.new('int64_t[?]', math.max(n, 1))
+  local nf, nr = 0, 0
+  for j = 0, n - 1 do
+    local i = idx[j]
+    local g = gp[i]
+    local ok = true
+    if labels[i] == 1 then
+      if fake_ok[g] ~= 0 then
+        if fake_by_image then ok = (tonumber(C.cfx_store_image_hash(handle, i, seed) % 1000000) < val_cut) == want_val end
+        if ok then fakes[nf], nf, count[g] = i, nf + 1, count[g] + 1 end
       end
-    elseif (not want_real or want_real[g.name]) and in_split(st:name(i + 1) .. '#' .. i) then
-      reals[#reals + 1] = i
+    elseif real_ok[g] ~= 0 then
+      if split_images then ok = (tonumber(C.cfx_store_image_hash(handle, i, seed) % 1000000) < val_cut) == want_val end
+      if ok then reals[nr], nr = i, nr + 1 end
     end
   end
-  local names = {}
-  for name in pairs(fakes_by_gen) do names[#names + 1] = name end
+  -- the fakes bucketed by generator (counting sort, view order kept within a bucket)
+  local start = ffi.new('int64_t[?]', ng + 1)
+  for g = 1, ng do start[g] = start[g - 1] + count[g - 1] end
+  local bucket, fill = ffi.new('int64_t[?]', math.max(nf, 1)), ffi.new('int64_t[?]', ng + 1)
+  ffi.copy(fill, start, ffi.sizeof('int64_t') * (ng + 1))
+  for j = 0, nf - 1 do
+    local g = gp[fakes[j]]
+    bucket[fill[g]], fill[g] = fakes[j], fill[g] + 1
+  end
+  -- the generators kept: sorted by name, then k of them drawn
+  local names, row_of = {}, {}
+  for g = 0, ng - 1 do
+    if count[g] > 0 then
+      local name = gens[g + 1].name
+      names[#names + 1], row_of[name] = name, g
+    end
+  end
   table.sort(names)
   if o.k then
     if o.k > #names then
@@ -292,35 +396,35 @@ function View:select(opts)
     for j = #names, o.k + 1, -1 do names[j] = nil end
     table.sort(names)
   end
-  local per = o.per_generator
-  if o.budget then
-    local even = math.floor(o.budget / math.max(#names, 1))
-    per = per and math.min(per, even) or even
+  -- how many images of each
+  local avail = {}
+  for gi, name in ipairs(names) do
+    avail[gi] = tonumber(count[row_of[name]])
+    if o.per_generator then avail[gi] = math.min(avail[gi], o.per_generator) end
   end
-  local list = {}
+  local quota, short = avail, 0
+  if o.budget then quota, short = fill_budget(avail, o.budget, rng_for(seed, 3)) end
+  local mask = ffi.new('uint8_t[?]', math.max(st.n, 1))
+  local nfake = 0
   if o.labels ~= 0 then
     for gi, name in ipairs(names) do
-      local imgs = fakes_by_gen[name]
-      if per and #imgs > per then
-        imgs = shuffle({ unpack(imgs) }, rng_for(seed, 100 + gi))
-        for j = #imgs, per + 1, -1 do imgs[j] = nil end
-        table.sort(imgs)
-      end
-      for _, i in ipairs(imgs) do list[#list + 1] = i end
+      local g = row_of[name]
+      mark_sample(mask, bucket, tonumber(start[g]), tonumber(count[g]), quota[gi], rng_for(seed, 100 + gi))
+      nfake = nfake + quota[gi]
     end
   end
-  local nfake = #list
   if o.labels ~= 1 and o.reals ~= 'none' then
-    local chosen = reals
-    if o.reals == 'balanced' and #reals > nfake then
-      chosen = shuffle({ unpack(reals) }, rng_for(seed, 2))
-      for j = #chosen, nfake + 1, -1 do chosen[j] = nil end
-      table.sort(chosen)
-    end
-    for _, i in ipairs(chosen) do list[#list + 1] = i end
+    local take = (o.reals == 'balanced' and nr > nfake) and nfake or nr
+    mark_sample(mask, reals, 0, nr, take, rng_for(seed, 2))
   end
-  table.sort(list)
-  return new_view(st, list)
+  local v = view_of_mask(st, mask)
+  if short > 0 and o.labels ~= 0 then
+    v.shortfall = short
+    M.warn(('%s: select budget=%d, but the %d kept generators hold only %d fake images%s: taking all of them')
+      :format(st.path, o.budget, #names, o.budget - short, o.per_generator and
+        (' at per_generator=%d'):format(o.per_generator) or ''))
+  end
+  return v
 end
 
 function Store:select(opts) return self:all():select(opts) end

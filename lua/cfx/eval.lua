@@ -90,71 +90,75 @@ function M.run(opts)
   }
 end
 
--- Group ids for the protocol when reals are kept apart from the generators (cfx synth
--- and Community Forensics keep reals under their real sources): each real is dealt to
--- one generator that has fakes, in an order fixed by a hash of its store index and
--- `seed`, so every generator gets a disjoint, equally large share of the reals: its
--- evaluation group, as in the folder layouts where each generator has its own reals.
-local function dealt_groups(r, seed)
-  local labels, gens, idx = r.labels:totable(), r.generators:totable(), r.indices:totable()
-  local has_fakes, fake_ids = {}, {}
-  for i, l in ipairs(labels) do
-    if l == 1 and not has_fakes[gens[i]] then has_fakes[gens[i]] = true; fake_ids[#fake_ids + 1] = gens[i] end
-  end
-  table.sort(fake_ids)
-  if #fake_ids == 0 then return r.generators end
+-- The evaluation group (0-based int32) of every scored image under `mode`: a fake's is
+-- its generator; a real's is the group the store gives it ('auto', 'own'), or none.
+-- Reals with none are dealt out (cfx_metrics_deal_reals: every generator with fakes an
+-- equal, disjoint share, fixed by a hash of the store index and `seed`) or pooled (a
+-- group without fakes: every generator is then scored against all of them).
+local function protocol_groups(r, mode, seed)
   local C, ffi = core.C, core.ffi
-  local key = ffi.new('int64_t[2]')
-  local reals = {}
-  for i, l in ipairs(labels) do
-    if l == 0 then
-      key[0], key[1] = idx[i], seed
-      reals[#reals + 1] = { i, C.cfx_hash64(key, 16, 0) }
+  local n = r.labels:numel()
+  local labels = r.labels:reshape(-1):to('uint8'):contiguous()
+  local gens = (r.generators:reshape(-1) - 1):to('int32'):contiguous()
+  local keys = r.indices:reshape(-1):to('int64'):contiguous()
+  local lp, gp, kp = ffi.cast('const uint8_t *', labels:data_ptr()), ffi.cast('const int32_t *', gens:data_ptr()),
+      ffi.cast('const int64_t *', keys:data_ptr())
+  local store_groups = r.store.groups_ptr
+  local groups = tensor.empty(n, { dtype = 'int32' })
+  local out = ffi.cast('int32_t *', groups:data_ptr())
+  local pooled, grouped, ungrouped = r.store.num_generators, 0, 0
+  for i = 0, n - 1 do
+    if lp[i] == 1 then
+      out[i] = gp[i]
+    else
+      local g = (mode == 'auto' or mode == 'own') and store_groups[kp[i] - 1] or -1
+      if g < 0 then ungrouped = ungrouped + 1 else grouped = grouped + 1 end
+      out[i] = g
     end
   end
-  table.sort(reals, function(a, b) return a[2] < b[2] end)
-  local out = {}
-  for i = 1, #gens do out[i] = gens[i] end
-  for p, e in ipairs(reals) do out[e[1]] = fake_ids[(p - 1) % #fake_ids + 1] end
-  return tensor.tensor(out, { dtype = 'int64' })
+  if mode == 'own' and ungrouped > 0 then
+    raise(("cfx.eval.tables: reals='own', but %d reals of %s have no evaluation group (its pairing is %s): " ..
+      "use reals='auto'"):format(ungrouped, r.store.path, r.store:pairing()))
+  end
+  local rest = mode == 'auto' and r.store:pairing() or mode -- what becomes of the ungrouped reals
+  if rest == 'deal' then
+    if C.cfx_metrics_deal_reals(lp, kp, n, seed, out) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  end
+  for i = 0, n - 1 do if out[i] < 0 then out[i] = pooled end end
+  -- how the reals were paired: 'own', 'deal', 'pool', or 'own+deal' / 'own+pool'
+  local how = ungrouped == 0 and (grouped > 0 and 'own' or rest) or (grouped == 0 and rest or 'own+' .. rest)
+  return groups:long() + 1, how
 end
 
 -- cfx.eval.tables(result [, {threshold=, reals='auto'|'own'|'deal'|'pool', seed=0}]) ->
 -- {generators = rows (generator, architecture, n_real, n_fake, ap, acc, acc_real,
 -- acc_fake, auroc), architectures = rows, summary = {mean_ap, mean_acc, mean_auroc,
 -- mean_acc_real, mean_acc_fake, n_groups, n_undefined, ap_all (every image pooled),
--- acc_all, n_images}}.
--- reals: which reals a generator's fakes are scored against.  'own': the reals stored
--- under the same generator (folder layouts); 'deal': every real dealt to exactly one
--- generator (see dealt_groups); 'pool': all reals for every generator (AP then
--- depends on the ratio of fakes to reals); 'auto': 'own' when some generator has
--- reals of its own, else 'deal'.
+-- acc_all, n_images, reals = how the reals were paired: 'own', 'deal', 'pool', 'own+deal'...}}.
+-- reals: which reals a generator's fakes are scored against.  'auto': the store's
+-- evaluation groups (docs/data.md: the folder layouts pair each generator with the reals
+-- of its folder), and the reals it pairs with no generator dealt out or pooled as its
+-- `pairing` attribute says; 'own': the store's groups only (an error when some real has
+-- none); 'deal': every real dealt to exactly one generator with fakes, whatever the
+-- store's groups; 'pool': all reals for every generator (AP then depends on the ratio
+-- of fakes to reals).
 function M.tables(r, opts)
   local o = tensor.options(opts, { ['?threshold'] = true, reals = 'auto', seed = 0 }, 'cfx.eval.tables')
   local thr = o.threshold or r.threshold or 0.5
+  local mode = o.reals
+  if mode ~= 'auto' and mode ~= 'own' and mode ~= 'deal' and mode ~= 'pool' then
+    raise(("cfx.eval.tables: reals must be 'auto', 'own', 'deal' or 'pool', got %s"):format(tostring(mode)))
+  end
   local gens = r.store:generators()
   local names, archs = {}, {}
   for i, g in ipairs(gens) do names[i], archs[i] = g.name, g.architecture end
-  local mode = o.reals
-  if mode == 'auto' then
-    mode = 'deal'
-    local own_real = r.labels:eq(0):to('int64') * r.generators
-    local fake_gen = r.labels:eq(1):to('int64') * r.generators
-    local reals_of, fakes_of = {}, {}
-    for _, g in ipairs(own_real:totable()) do reals_of[g] = true end
-    for _, g in ipairs(fake_gen:totable()) do fakes_of[g] = true end
-    for g in pairs(fakes_of) do if g > 0 and reals_of[g] then mode = 'own' end end
-  end
-  local groups
-  if mode == 'own' or mode == 'pool' then groups = r.generators
-  elseif mode == 'deal' then groups = dealt_groups(r, o.seed)
-  else raise(("cfx.eval.tables: reals must be 'auto', 'own', 'deal' or 'pool', got %s"):format(tostring(o.reals))) end
+  local groups, how = protocol_groups(r, mode, o.seed)
   local rows = metrics.by_group(r.scores, r.labels, groups, { threshold = thr, names = names, architectures = archs })
   local summary = metrics.summarize(rows)
   summary.ap_all = metrics.average_precision(r.scores, r.labels)
   summary.acc_all = metrics.accuracy(r.scores, r.labels, thr)
   summary.n_images = r.scores:numel()
-  summary.reals = mode
+  summary.reals = how
   return { generators = rows, architectures = metrics.by_architecture(rows), summary = summary }
 end
 

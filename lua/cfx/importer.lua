@@ -57,11 +57,16 @@ local function arch_of(name)
 end
 
 -- ---- layouts ----------------------------------------------------------------------------------
--- Each returns a list of {path=, label=, generator=, architecture=, subset=} entries.
+-- Each returns a list of {path=, label=, generator=, architecture=, subset=, group=} entries
+-- and the pairing of reals without a group ('deal' or 'pool').  group: the generator
+-- whose fakes a real is scored against (the folder layouts: the generator whose folder
+-- holds it), nil when the layout pairs it with none in particular.
 M.layouts = {}
 
 local function fake(p, gen) return { path = p, label = 1, generator = gen, architecture = arch_of(gen), subset = 'eval' } end
-local function real(p, source) return { path = p, label = 0, generator = source, architecture = 'real', subset = 'real' } end
+local function real(p, source, group)
+  return { path = p, label = 0, generator = source, architecture = 'real', subset = 'real', group = group }
+end
 
 -- <root>/<generator>/<real|fake>/<image>: the official code's layout
 function M.layouts.generic(root)
@@ -71,7 +76,7 @@ function M.layouts.generic(root)
       local d = root .. '/' .. g .. '/' .. class
       if is_dir(d) then
         for _, p in ipairs(images_in(d, true)) do
-          entries[#entries + 1] = class == 'fake' and fake(p, g) or real(p, g .. '/real')
+          entries[#entries + 1] = class == 'fake' and fake(p, g) or real(p, g .. '/real', g)
         end
       end
     end
@@ -87,7 +92,7 @@ function M.layouts.cnndetection(root)
       entries[#entries + 1] = fake(p, gen)
     end
     for _, p in ipairs(images_in(d .. '/0_real', true)) do
-      entries[#entries + 1] = real(p, gen .. '/real')
+      entries[#entries + 1] = real(p, gen .. '/real', gen)
     end
   end
   for _, g in ipairs((M.list(root))) do
@@ -113,27 +118,41 @@ function M.layouts.genimage(root, o)
         entries[#entries + 1] = fake(p, g)
       end
       for _, p in ipairs(images_in(d .. '/nature', true)) do
-        entries[#entries + 1] = real(p, g .. '/nature')
+        entries[#entries + 1] = real(p, g .. '/nature', g)
       end
     end
   end
   return entries
 end
 
--- Synthbuster: <root>/<generator>/<image> (all generated); reals (RAISE-1k) from o.reals
+-- Synthbuster: <root>/<generator>/<image> (all generated); reals (RAISE-1k) from o.reals.
+-- Every generator re-made the same RAISE images, so by default each is scored against
+-- all of them (pairing 'pool'); o.pairs = {[subfolder of o.reals] = generator} pairs
+-- the reals of a subfolder with one generator instead.
 function M.layouts.synthbuster(root, o)
-  local entries = {}
+  local entries, gens = {}, {}
   for _, g in ipairs((M.list(root))) do
+    gens[g] = true
     for _, p in ipairs(images_in(root .. '/' .. g, false)) do
       entries[#entries + 1] = fake(p, g)
     end
   end
   if o.reals then
-    for _, p in ipairs(images_in(o.reals, true)) do
-      entries[#entries + 1] = real(p, 'RAISE')
+    local reals_root = o.reals:gsub('/+$', '')
+    for _, p in ipairs(images_in(reals_root, true)) do
+      local sub = p:sub(#reals_root + 2):match('^([^/]+)/')
+      entries[#entries + 1] = real(p, 'RAISE', o.pairs and sub and o.pairs[sub] or nil)
     end
   end
-  return entries
+  for sub, g in pairs(o.pairs or {}) do
+    if not gens[g] then
+      raise(('import: pairs: %s=%s names no generator folder of %s'):format(sub, tostring(g), root))
+    end
+    if not o.reals or not is_dir(o.reals .. '/' .. sub) then
+      raise(('import: pairs: %s=%s, but %s/%s is not a folder'):format(sub, g, tostring(o.reals), sub))
+    end
+  end
+  return entries, 'pool'
 end
 
 -- Which layout a folder tree has, from the names two levels down; an error that says
@@ -200,18 +219,18 @@ end
 local function checked_writer(path, o)
   if o.on_error ~= 'skip' and o.on_error ~= 'flag' then raise("import: on_error must be 'skip' or 'flag'") end
   local c = { w = data.writer(path), skipped = 0, flagged = 0, bytes = 0 }
-  function c.add(bytes, label, gid, name, where)
+  function c.add(bytes, label, gid, name, where, group)
     local ok, why = false, 'cannot open the file'
     if bytes then ok, why = pcall(image.decode, bytes) end
     if ok then
-      c.w:add { bytes = bytes, label = label, generator = gid, name = name }
+      c.w:add { bytes = bytes, label = label, generator = gid, group = group, name = name }
       c.bytes = c.bytes + #bytes
       return
     end
     why = tostring(why):gsub('^[^:]*:%d+: ', '')
     if o.report then o.report(where, why) end
     if o.on_error == 'flag' and bytes then
-      c.w:add { bytes = bytes, label = label, generator = gid, name = name, probe = false,
+      c.w:add { bytes = bytes, label = label, generator = gid, group = group, name = name, probe = false,
         flags = C.CFX_STORE_FLAG_UNREADABLE }
       c.flagged = c.flagged + 1
     else
@@ -229,34 +248,48 @@ local function checked_writer(path, o)
 end
 
 local defaults = { out = false, layout = 'auto', on_error = 'skip', split = 'val', reals = false, source = false,
-  report = false }
+  report = false, pairing = false, pairs = false }
 
 -- cfx.importer.folders{root, out=, layout='auto', on_error='skip'|'flag', split='val'
--- (GenImage), reals= (Synthbuster's RAISE folder), report=function(path, reason)}
--- -> {images=, skipped=, flagged=, path=, layout=}
+-- (GenImage), reals= (Synthbuster's RAISE folder), pairs={[reals subfolder]=generator},
+-- pairing='deal'|'pool' (reals without a group; the layout's default otherwise),
+-- report=function(path, reason)} -> {images=, skipped=, flagged=, path=, layout=, pairing=}
 function M.folders(root, opts)
   local o = tensor.options(opts, defaults, 'import')
   if not o.out then raise('import: give out= (the store to write)') end
   local layout = o.layout == 'auto' and M.detect(root) or o.layout
   local fn = M.layouts[layout]
   if not fn then raise(('import: unknown layout %s (generic, cnndetection, genimage, synthbuster)'):format(layout)) end
-  local entries = fn(root, o)
+  if o.pairing and o.pairing ~= 'deal' and o.pairing ~= 'pool' then
+    raise(("import: pairing must be 'deal' or 'pool', got %s"):format(tostring(o.pairing)))
+  end
+  if o.pairs and layout ~= 'synthbuster' then
+    raise(('import: pairs= applies to layouts whose reals sit in folders of their own (synthbuster), not %s'):format(layout))
+  end
+  local entries, layout_pairing = fn(root, o)
   if #entries == 0 then raise(('import: no images found in %s as layout %s'):format(root, layout)) end
+  local pairing = o.pairing or layout_pairing or 'deal'
   local c = checked_writer(o.out, o)
   c.w:attr('source', o.source or root)
   c.w:attr('layout', layout)
+  c.w:attr('pairing', pairing)
   local ids = {}
+  local function id_of(name, architecture, subset)
+    if not ids[name] then ids[name] = c.w:generator(name, architecture, subset) end
+    return ids[name]
+  end
   local progress = M.progress(#entries, 'import')
   for i, e in ipairs(entries) do
-    local key = e.generator
-    if not ids[key] then ids[key] = c.w:generator(e.generator, e.architecture, e.subset) end
+    local gid = id_of(e.generator, e.architecture, e.subset)
+    -- a real's group is its generator's row (registered now if it has no fakes yet)
+    local group = e.group and id_of(e.group, arch_of(e.group), 'eval') or false
     local f = io.open(e.path, 'rb')
     local s = f and f:read('*a')
     if f then f:close() end
-    c.add(s, e.label, ids[key], e.path:sub(#root + 2), e.path)
+    c.add(s, e.label, gid, e.path:sub(#root + 2), e.path, group)
     progress(i, c.bytes, i == #entries)
   end
-  return c.finish { layout = layout }
+  return c.finish { layout = layout, pairing = pairing }
 end
 
 -- ---- parquet shards (Community Forensics) -----------------------------------------------
@@ -329,6 +362,9 @@ function M.parquet(paths, opts)
   local w = c.w
   w:attr('source', o.source or table.concat(files, ' '))
   w:attr('layout', 'parquet')
+  -- the card pairs the generated images with the reals as a whole, not one generator
+  -- with particular reals: each generator's fakes are scored against a share dealt out
+  w:attr('pairing', 'deal')
   local ids, done = {}, 0
   local progress = M.progress(total, 'import')
   for _, path in ipairs(files) do
@@ -387,7 +423,7 @@ function M.parquet(paths, opts)
       for _, r in ipairs(release) do r() end
     end
   end
-  return c.finish { layout = 'parquet', rows = total }
+  return c.finish { layout = 'parquet', rows = total, pairing = 'deal' }
 end
 
 return M

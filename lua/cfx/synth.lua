@@ -272,6 +272,8 @@ local function write_split(path, gens, o, split_seed, progress)
     end
   end
   w:attr('source', 'cfx synth')
+  -- reals are kept under their sources, paired with no generator: evaluation deals them out
+  w:attr('pairing', 'deal')
   w:attr('synth_options', ('seed=%d size=%d per_generator=%d confound=%s'):format(o.seed, S, o.per_generator,
     tostring(o.confound)))
   return w:finish()

@@ -374,7 +374,7 @@ static void test_bad_files(void) {
   int32_t g;
   CHECK_OK(cfx_store_writer_open(store, &w));
   CHECK_OK(cfx_store_writer_add_generator(w, "COCO", "real", "real", &g));
-  CHECK_OK(cfx_store_writer_add(w, (const uint8_t *)"abc", 3, 0, g, 1, 1, 0, 0, "x"));
+  CHECK_OK(cfx_store_writer_add(w, (const uint8_t *)"abc", 3, 0, g, -1, 1, 1, 0, 0, "x"));
   CHECK_OK(cfx_store_writer_finish(w));
   cfx_store_writer_free(w);
   CHECK(cfx_h5log_open(store, 0, &log) == CFX_EFORMAT && log == NULL);

@@ -54,12 +54,18 @@ static void write_store(const char *path) {
   CHECK_OK(cfx_store_writer_add_generator(w, "gen3", "GAN", "systematic", &again));
   CHECK(again == g[3]);
   CHECK(cfx_store_writer_add_generator(w, "gen3", "LatDiff", "systematic", &again) == CFX_EINVAL);
-  CHECK(cfx_store_writer_add(w, payload[0], plen[0], 2, real, 1, 1, 1, 0, "x") == CFX_EINVAL);
-  CHECK(cfx_store_writer_add(w, payload[0], plen[0], 0, 99, 1, 1, 1, 0, "x") == CFX_ERANGE);
+  CHECK(cfx_store_writer_add(w, payload[0], plen[0], 2, real, -1, 1, 1, 1, 0, "x") == CFX_EINVAL);
+  CHECK(cfx_store_writer_add(w, payload[0], plen[0], 0, 99, -1, 1, 1, 1, 0, "x") == CFX_ERANGE);
+  CHECK(cfx_store_writer_add(w, payload[0], plen[0], 0, real, 6, 1, 1, 1, 0, "x") == CFX_ERANGE);
+  CHECK_CONTAINS(cfx_last_error(), "evaluation group 6");
+  CHECK(cfx_store_writer_add(w, payload[0], plen[0], 0, real, -2, 1, 1, 1, 0, "x") == CFX_ERANGE);
   for (int i = 0; i < N; i++) {
     snprintf(name, sizeof name, "image-%05d.png", i);
     int label = i % 3 != 0;
-    CHECK_OK(cfx_store_writer_add(w, payload[i], plen[i], label, label ? g[i % 5] : real, 100 + i, 200 + i % 7,
+    /* reals: every 2nd in gen(i % 5)'s group, the others in none; a fake's group given as
+     * -1 or another row is its own generator all the same */
+    int32_t group = label ? (i % 4 ? -1 : g[0]) : (i % 2 ? g[i % 5] : -1);
+    CHECK_OK(cfx_store_writer_add(w, payload[i], plen[i], label, label ? g[i % 5] : real, group, 100 + i, 200 + i % 7,
                                   i % 2 ? CFX_IMAGE_JPEG : CFX_IMAGE_PNG, i == 5 ? CFX_STORE_FLAG_UNREADABLE : 0,
                                   i == 9 ? NULL : name));
   }
@@ -108,11 +114,13 @@ static void test_round_trip(void) {
   int same = 1;
   const uint8_t *labels = cfx_store_labels(s), *fmts = cfx_store_formats(s), *flags = cfx_store_flags(s);
   const int32_t *gens = cfx_store_generators(s), *ws = cfx_store_widths(s), *hs = cfx_store_heights(s);
+  const int32_t *groups = cfx_store_groups(s);
   for (int i = 0; i < N; i++) {
     int label = i % 3 != 0;
     char name[64];
     snprintf(name, sizeof name, "image-%05d.png", i);
     same &= labels[i] == label && gens[i] == (label ? 1 + i % 5 : 0) && ws[i] == 100 + i && hs[i] == 200 + i % 7;
+    same &= groups[i] == (label ? 1 + i % 5 : (i % 2 ? 1 + i % 5 : -1));
     same &= fmts[i] == (i % 2 ? CFX_IMAGE_JPEG : CFX_IMAGE_PNG) && flags[i] == (i == 5);
     same &= strcmp(cfx_store_name(s, i), i == 9 ? "" : name) == 0;
   }
@@ -151,7 +159,7 @@ static void test_abandoned_writer(void) {
   int32_t g;
   CHECK_OK(cfx_store_writer_open(path, &w));
   CHECK_OK(cfx_store_writer_add_generator(w, "g", "GAN", "manual", &g));
-  CHECK_OK(cfx_store_writer_add(w, payload[1], plen[1], 1, g, 1, 1, 0, 0, "a"));
+  CHECK_OK(cfx_store_writer_add(w, payload[1], plen[1], 1, g, g, 1, 1, 0, 0, "a"));
   cfx_store_writer_free(w);
   CHECK(!file_exists(path));
   char cmd[600];
@@ -196,15 +204,21 @@ static void test_refusals(void) {
   CHECK_CONTAINS(cfx_last_error(), "not a cfx store");
   CHECK_CONTAINS(cfx_last_error(), "\"results\"");
   path_in(path, sizeof path, "future.h5");
-  make_fake(path, "store", 2);
+  make_fake(path, "store", 3);
   CHECK(cfx_store_open(path, &s) == CFX_EVERSION);
-  CHECK_CONTAINS(cfx_last_error(), "store format version 2, but this cfx");
+  CHECK_CONTAINS(cfx_last_error(), "store format version 3, but this cfx");
   CHECK_CONTAINS(cfx_last_error(), "re-import the data with this cfx");
+  path_in(path, sizeof path, "old.h5"); /* a store of version 1 (no /images/group) */
+  make_fake(path, "store", 1);
+  CHECK(cfx_store_open(path, &s) == CFX_EVERSION);
+  CHECK_CONTAINS(cfx_last_error(), "store format version 1, but this cfx");
+  CHECK_CONTAINS(cfx_last_error(), "reads version 2 only");
+  CHECK_CONTAINS(cfx_last_error(), "/images/group");
   path_in(path, sizeof path, "noversion.h5");
   make_fake(path, "store", -1);
   CHECK(cfx_store_open(path, &s) == CFX_EVERSION);
   path_in(path, sizeof path, "empty-store.h5");
-  make_fake(path, "store", 1); /* the right header but no datasets */
+  make_fake(path, "store", 2); /* the right header but no datasets */
   CHECK(cfx_store_open(path, &s) == CFX_EFORMAT);
   CHECK(s == NULL);
 }

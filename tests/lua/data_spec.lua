@@ -82,6 +82,71 @@ describe('selection', function()
     c = store:select { per_generator = 3, reals = 'none' }:counts()
     assert.equal(20 * 3, c.fake) -- 20 generators, 3 each (gen01 has 13 images, one broken)
   end)
+  it('fills a budget exactly, taking what small generators lack from the larger ones', function()
+    -- per_generator caps the 20 generators at 3 .. 12 images: gen g holds min(12, 2 + g % 11)
+    local warned = {}
+    local warn = cfx.data.warn
+    cfx.data.warn = function(msg) warned[#warned + 1] = msg end
+    local function count_by_gen(v)
+      local by = {}
+      for _, i in ipairs(v:indices()) do
+        if store:label(i) == 1 then
+          local g = store:generator(store:generator_id(i)).name
+          by[g] = (by[g] or 0) + 1
+        end
+      end
+      return by
+    end
+    -- 4 generators with 12 each can give 48: a budget of 46 is 12 + 12 + 11 + 11
+    local v = store:select { k = 4, budget = 46, reals = 'balanced', seed = 2 }
+    local c = v:counts()
+    assert.same({ images = 92, real = 46, fake = 46, generators = 4 }, c)
+    local shares = {}
+    for _, n in pairs(count_by_gen(v)) do shares[#shares + 1] = n end
+    table.sort(shares)
+    assert.same({ 11, 11, 12, 12 }, shares)
+    -- gen01 (broken entry included) has 13 fakes; with per_generator = 2 the others give
+    -- 2 each and the budget is short: all 40 taken and one warning naming the numbers
+    assert.equal(0, #warned)
+    v = store:select { budget = 50, per_generator = 2, reals = 'none' }
+    assert.equal(40, v:counts().fake)
+    assert.equal(10, v.shortfall)
+    assert.equal(1, #warned)
+    assert.matches('budget=50', warned[1])
+    assert.matches('hold only 40 fake images', warned[1])
+    cfx.data.warn = warn
+    assert.has_error(function() store:select { budget = -1 } end, 'select: budget must be a whole number of images >= 0, got -1')
+  end)
+  it('selects past LuaJIT\'s unpack limit: 30000 reals balanced against 9000 fakes', function()
+    local big = tmp .. '/big.h5'
+    local w = cfx.data.writer(big)
+    local real_src = w:generator('COCO', 'real', 'real')
+    local g = {}
+    for k = 1, 3 do g[k] = w:generator('g' .. k, 'LatDiff', 'systematic') end
+    for i = 1, 30000 do w:add { bytes = 'r', label = 0, generator = real_src, name = 'r' .. i, probe = false, format = 'png' } end
+    -- g1 1000 fakes, g2 3000, g3 5000
+    for i = 1, 9000 do
+      w:add { bytes = 'f', label = 1, generator = g[i <= 1000 and 1 or i <= 4000 and 2 or 3], name = 'f' .. i,
+        probe = false, format = 'png' }
+    end
+    w:finish()
+    local s = cfx.data.open(big)
+    local v = s:select { reals = 'balanced', budget = 8999, seed = 3 }
+    assert.same({ images = 17998, real = 8999, fake = 8999, generators = 3 }, v:counts())
+    -- an even share is 2999 or 3000: g1 gives its 1000, g2 all 3000 of the 3999 it is
+    -- then asked, g3 the remaining 4999
+    local by = { 0, 0, 0 }
+    for _, i in ipairs(v:indices()) do
+      if s:label(i) == 1 then by[s:generator_id(i) - 1] = by[s:generator_id(i) - 1] + 1 end
+    end
+    assert.same({ 1000, 3000, 4999 }, by)
+    local idx = v:indices()
+    for j = 2, #idx do assert.is_true(idx[j] > idx[j - 1]) end -- ascending, no repeats
+    v = s:select { split = 'val', split_by = 'image', val_fraction = 0.5, seed = 1 }
+    local c = v:counts()
+    assert.is_true(c.real > 14000 and c.real < 16000 and c.fake > 4200 and c.fake < 4800)
+    s:close()
+  end)
   it('filters by architecture, subset, real source and label', function()
     assert.equal(10, store:select { architectures = { 'GAN' }, reals = 'none' }:counts().generators)
     assert.equal(5, store:select { architectures = 'GAN', subsets = 'manual', reals = 'none' }:counts().generators)

@@ -41,6 +41,15 @@ typedef struct cfx_group_metrics {
 CFX_API int cfx_metrics_grouped(const double *scores, const uint8_t *labels, const int32_t *groups, int64_t n,
                                 int32_t ngroups, double threshold, cfx_group_metrics *out);
 
+/* Deal the reals that have no group (groups[i] < 0, labels[i] == 0) out to the groups
+ * that hold fakes, in place: the reals in the order of cfx_hash64 of the int64 pair
+ * (keys[i], seed) (keys: the images' store indices), the fakes' distinct groups in
+ * increasing order, the p-th real to the (p mod m)-th group.  Every such group gets an
+ * equal share (within one) of those reals, disjoint, fixed by the seed and not by the
+ * order of the input.  With no fakes the groups stay as they are.  O(n log n). */
+CFX_API int cfx_metrics_deal_reals(const uint8_t *labels, const int64_t *keys, int64_t n, uint64_t seed,
+                                   int32_t *groups);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,10 +2,18 @@
  * back plus their index (format in docs/data.md and DESIGN.md):
  *
  *   /images/bytes uint8[total] (CONTIGUOUS), /images/offset uint64[n+1],
- *   /images/label uint8[n], /images/generator int32[n], /images/width, /images/height
+ *   /images/label uint8[n], /images/generator int32[n], /images/group int32[n],
+ *   /images/width, /images/height
  *   int32[n], /images/format uint8[n], /images/flags uint8[n], /images/name string[n],
  *   /generators/name, /generators/architecture, /generators/subset string[g];
- *   root attributes cfx_format = "store", cfx_version = 1, and provenance strings.
+ *   root attributes cfx_format = "store", cfx_version = 2, and provenance strings.
+ *
+ * /images/group is an image's evaluation group: for a real, the generator row whose
+ * fakes it is scored against (the folder layouts pair each generator with the reals of
+ * its folder); -1 for a real paired with no generator in particular (cfx synth,
+ * Community Forensics, Synthbuster's shared RAISE reals), which the evaluation deals out
+ * or pools as the root attribute `pairing` ("deal" | "pool") says.  A fake's group is
+ * its own generator.
  *
  * Writer: streams any number of images in constant memory (bytes and index records are
  * spooled to temporary files next to the target), and cfx_store_writer_finish writes
@@ -29,7 +37,7 @@ extern "C" {
 typedef struct cfx_store cfx_store;
 typedef struct cfx_store_writer cfx_store_writer;
 
-enum { CFX_STORE_VERSION = 1 };
+enum { CFX_STORE_VERSION = 2 };
 /* Bits of /images/flags. */
 enum { CFX_STORE_FLAG_UNREADABLE = 1 };
 
@@ -40,9 +48,10 @@ CFX_API int cfx_store_writer_open(const char *path, cfx_store_writer **out);
 CFX_API int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const char *architecture,
                                            const char *subset, int32_t *id);
 /* Append one image: its encoded bytes, label (0 real, 1 generated), generator row,
- * size, CFX_IMAGE_* format, CFX_STORE_FLAG_* flags and a name (may be NULL). */
+ * evaluation group (a generator row, or -1), size, CFX_IMAGE_* format, CFX_STORE_FLAG_*
+ * flags and a name (may be NULL). */
 CFX_API int cfx_store_writer_add(cfx_store_writer *w, const uint8_t *bytes, int64_t n, int label,
-                                 int32_t generator, int32_t width, int32_t height, int format, int flags,
+                                 int32_t generator, int32_t group, int32_t width, int32_t height, int format, int flags,
                                  const char *name);
 /* A root attribute (provenance: source, command, ...); cfx_format and cfx_version are
  * set by the writer. */
@@ -63,6 +72,7 @@ CFX_API int32_t cfx_store_num_generators(const cfx_store *s);
 CFX_API const uint64_t *cfx_store_offsets(const cfx_store *s);
 CFX_API const uint8_t *cfx_store_labels(const cfx_store *s);
 CFX_API const int32_t *cfx_store_generators(const cfx_store *s);
+CFX_API const int32_t *cfx_store_groups(const cfx_store *s);
 CFX_API const int32_t *cfx_store_widths(const cfx_store *s);
 CFX_API const int32_t *cfx_store_heights(const cfx_store *s);
 CFX_API const uint8_t *cfx_store_formats(const cfx_store *s);
@@ -72,6 +82,9 @@ CFX_API const char *cfx_store_name(const cfx_store *s, int64_t i);
 CFX_API const char *cfx_store_generator_name(const cfx_store *s, int32_t g);
 CFX_API const char *cfx_store_generator_architecture(const cfx_store *s, int32_t g);
 CFX_API const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
+/* cfx_hash64 of "<name of image i>#<i>" (i 0-based) with seed: the key of the seeded
+ * split by image, one call per image instead of a string built in Lua. */
+CFX_API uint64_t cfx_store_image_hash(const cfx_store *s, int64_t i, uint64_t seed);
 /* A root attribute's value, or NULL. */
 CFX_API const char *cfx_store_attr(const cfx_store *s, const char *key);
 /* Copy image i's encoded bytes to dst (cap bytes); *n = its length.  Thread-safe. */

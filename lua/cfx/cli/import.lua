@@ -15,6 +15,10 @@ local spec = {
     { 'on-error', { 'skip', 'flag' }, 'skip', 'unreadable images: leave out, or store them flagged' },
     { 'split', { 'train', 'val' }, 'val', 'GenImage: which split to import' },
     { 'reals', 'string', nil, 'Synthbuster: the folder of real images (RAISE-1k)' },
+    { 'pairing', { 'deal', 'pool' }, nil, 'reals with no generator of their own: dealt out, one share per\n' ..
+      'generator, or pooled, all of them against every generator (default: pool for\n' ..
+      'Synthbuster, deal otherwise; folder layouts pair each generator with its own reals)' },
+    { 'pairs', 'list', nil, 'Synthbuster: SUB=GEN,...: the reals under --reals/SUB are GEN\'s own' },
     { 'quiet', 'flag', false, 'do not list unreadable files' },
   },
 }
@@ -33,19 +37,29 @@ return function(argv)
     if not o.quiet then io.stderr:write(('unreadable: %s: %s\n'):format(path, reason)) end
   end
   local is_parquet = o.layout == 'parquet' or pos[1]:match('%.parquet$')
+  local pairs_map
+  for _, p in ipairs(o.pairs or {}) do
+    local sub, gen = p:match('^([^=]+)=(.+)$')
+    if not sub then
+      io.stderr:write(('cfx data import: --pairs expects SUB=GENERATOR, got %q\n'):format(p))
+      return 2
+    end
+    pairs_map = pairs_map or {}
+    pairs_map[sub] = gen
+  end
   local ok, r = pcall(function()
     if is_parquet then
       return importer.parquet(pos, { out = o.out, on_error = o.on_error, report = report })
     end
     if #pos ~= 1 then error('import: one folder at a time (got ' .. #pos .. ')', 0) end
     return importer.folders(pos[1], { out = o.out, layout = o.layout, on_error = o.on_error, split = o.split,
-      reals = o.reals or false, report = report })
+      reals = o.reals or false, pairing = o.pairing or false, pairs = pairs_map or false, report = report })
   end)
   if not ok then
     io.stderr:write('cfx data import: ', (tostring(r):gsub('^[^:]*:%d+: ', ''):gsub('^import: ', '')), '\n')
     return 1
   end
-  print(('cfx data import: wrote %s: %d images (layout %s); %d unreadable %s'):format(r.path, r.images, r.layout,
-    r.skipped + r.flagged, r.flagged > 0 and 'stored flagged' or 'skipped'))
+  print(('cfx data import: wrote %s: %d images (layout %s, reals without a group: %s); %d unreadable %s'):format(
+    r.path, r.images, r.layout, r.pairing or 'deal', r.skipped + r.flagged, r.flagged > 0 and 'stored flagged' or 'skipped'))
   return 0
 end
