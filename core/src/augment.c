@@ -593,6 +593,14 @@ int cfx_augment_new(cfx_augment **out) {
 
 void cfx_augment_free(cfx_augment *a) { free(a); }
 
+int cfx_augment_clone(const cfx_augment *a, cfx_augment **out) {
+  if (!a || !out) return cfx__fail(CFX_EINVAL, "augment_clone: NULL argument");
+  *out = malloc(sizeof **out);
+  if (!*out) return cfx__fail(CFX_ENOMEM, "out of memory");
+  **out = *a; /* stages are plain values */
+  return 0;
+}
+
 static stage *push(cfx_augment *a, int kind) {
   if (!a || a->n >= MAX_STAGES) return NULL;
   stage *s = &a->stages[a->n++];

@@ -192,6 +192,9 @@ void cfx_loader_free(cfx_loader *l) {
   pthread_cond_destroy(&l->ready);
   free(l->orders[0].order), free(l->orders[1].order);
   free(l->ring), free(l->threads), free(l->view);
+  /* the workers have stopped: the loader's reference and copy can go */
+  cfx_store_close((cfx_store *)l->o.store);
+  cfx_augment_free((cfx_augment *)l->o.augment);
   free(l);
 }
 
@@ -236,6 +239,15 @@ int cfx_loader_new(const cfx_loader_opts *o, cfx_loader **out) {
     l->view[i] = v;
   }
   l->o.indices = l->view;
+  /* a reference on the store and a copy of the pipeline, so that the caller may free
+   * theirs in any order (finalizers at exit) while workers still run */
+  cfx_augment *aug = NULL;
+  if (cfx_augment_clone(o->augment, &aug) != 0) {
+    free(l->view), free(l->ring), free(l->threads), free(l);
+    return CFX_ENOMEM;
+  }
+  l->o.augment = aug;
+  l->o.store = cfx_store_retain(o->store);
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->work, NULL);
   pthread_cond_init(&l->ready, NULL);
@@ -284,7 +296,15 @@ int cfx_loader_stats_get(const cfx_loader *l, cfx_loader_stats *out) {
   return 0;
 }
 
-const char *cfx_loader_last_failure(const cfx_loader *l) { return l ? l->last_failure : ""; }
+const char *cfx_loader_last_failure(const cfx_loader *l) {
+  static __thread char copy[sizeof l->last_failure]; /* workers write the original under mu */
+  if (!l) return "";
+  cfx_loader *m = (cfx_loader *)l;
+  pthread_mutex_lock(&m->mu);
+  memcpy(copy, l->last_failure, sizeof copy);
+  pthread_mutex_unlock(&m->mu);
+  return copy;
+}
 
 int64_t cfx_loader_position(const cfx_loader *l) {
   if (!l) return 0;

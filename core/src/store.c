@@ -434,6 +434,7 @@ int cfx_store_writer_finish(cfx_store_writer *w) {
 /* ---- reader ------------------------------------------------------------------------- */
 
 struct cfx_store {
+  int refs; /* cfx_store_retain / cfx_store_close, atomically */
   char *path;
   int fd;
   uint64_t base;  /* file offset of /images/bytes */
@@ -448,8 +449,14 @@ struct cfx_store {
   int nattrs;
 };
 
+cfx_store *cfx_store_retain(const cfx_store *s) {
+  cfx_store *m = (cfx_store *)s; /* the count is not part of the store's value */
+  if (m) __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+  return m;
+}
+
 void cfx_store_close(cfx_store *s) {
-  if (!s) return;
+  if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
   if (s->fd >= 0) close(s->fd);
   free(s->path);
   free(s->offset), free(s->label), free(s->format), free(s->flags);
@@ -580,6 +587,7 @@ int cfx_store_open(const char *path, cfx_store **out) {
     return cfx__fail(CFX_ENOMEM, "out of memory");
   }
   s->fd = -1;
+  s->refs = 1;
   if ((rc = cfx__h5_check_header(f, path, "store", "store", CFX_STORE_VERSION,
                                  "; version 2 added /images/group (each real's evaluation group): re-import the data "
                                  "with this cfx (cfx data import / cfx synth)")))

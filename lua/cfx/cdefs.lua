@@ -149,6 +149,7 @@ enum {
 };
  int cfx_augment_new(cfx_augment **out);
  void cfx_augment_free(cfx_augment *a);
+ int cfx_augment_clone(const cfx_augment *a, cfx_augment **out);
  int cfx_augment_add_randaugment(cfx_augment *a, const cfx_randaugment_opts *o);
  int cfx_augment_add_eval(cfx_augment *a, int32_t resize, int32_t crop, int filter);
  int cfx_augment_add_perturb(cfx_augment *a, int kind, double level);
@@ -228,6 +229,7 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  int cfx_store_writer_finish(cfx_store_writer *w);
  void cfx_store_writer_free(cfx_store_writer *w);
  int cfx_store_open(const char *path, cfx_store **out);
+ cfx_store *cfx_store_retain(const cfx_store *s);
  void cfx_store_close(cfx_store *s);
  int64_t cfx_store_count(const cfx_store *s);
  int32_t cfx_store_num_generators(const cfx_store *s);

@@ -124,6 +124,9 @@ enum {
 
 CFX_API int cfx_augment_new(cfx_augment **out);
 CFX_API void cfx_augment_free(cfx_augment *a);
+/* An independent copy of a pipeline (what a loader keeps, so that freeing the original
+ * while workers run is safe). */
+CFX_API int cfx_augment_clone(const cfx_augment *a, cfx_augment **out);
 CFX_API int cfx_augment_add_randaugment(cfx_augment *a, const cfx_randaugment_opts *o);
 /* Evaluation preprocessing: resize the shorter side to `resize` (0: no resize) with
  * filter, then a centre crop of crop x crop (0: no crop). */

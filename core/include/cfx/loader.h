@@ -13,8 +13,9 @@
  * An image that fails to read or decode is left out of its batch (the batch is
  * shorter), counted, and its index and reason are kept (cfx_loader_stats): never fatal.
  *
- * cfx_loader_next is called from one thread.  The store and the pipeline must outlive
- * the loader. */
+ * cfx_loader_next is called from one thread.  The loader holds a reference on the store
+ * (cfx_store_retain) and a copy of the pipeline until cfx_loader_free has stopped its
+ * workers: the caller may close and free its own in any order. */
 #ifndef CFX_LOADER_H
 #define CFX_LOADER_H
 
@@ -73,7 +74,8 @@ CFX_API void cfx_loader_free(cfx_loader *l);
 CFX_API int cfx_loader_next(cfx_loader *l, cfx_loader_batch *out);
 CFX_API void cfx_loader_batch_release(cfx_loader_batch *b);
 CFX_API int cfx_loader_stats_get(const cfx_loader *l, cfx_loader_stats *out);
-/* The reason the last-failed image could not be used ("" if none). */
+/* The reason the last-failed image could not be used ("" if none): a copy taken under
+ * the workers' lock, valid in the calling thread until its next call. */
 CFX_API const char *cfx_loader_last_failure(const cfx_loader *l);
 /* Sequence number of the next batch cfx_loader_next will return (its state). */
 CFX_API int64_t cfx_loader_position(const cfx_loader *l);

@@ -24,7 +24,7 @@
  * /images/bytes and closes HDF5; cfx_store_read then serves an image's bytes with
  * pread(2).  Reading is lock-free and thread-safe (Debian's HDF5 serialises every call
  * behind one global lock, so workers never call HDF5).  Pointers returned by the
- * index accessors stay valid until cfx_store_close. */
+ * index accessors stay valid until the last cfx_store_close (see cfx_store_retain). */
 #ifndef CFX_STORE_H
 #define CFX_STORE_H
 
@@ -65,6 +65,10 @@ CFX_API void cfx_store_writer_free(cfx_store_writer *w);
 
 /* ---- reading -------------------------------------------------------------------- */
 CFX_API int cfx_store_open(const char *path, cfx_store **out);
+/* Take one more reference: the store stays open until every holder has called
+ * cfx_store_close (a loader holds one while its workers run).  Returns s.  Thread-safe. */
+CFX_API cfx_store *cfx_store_retain(const cfx_store *s);
+/* Drop a reference; the last one frees the store. */
 CFX_API void cfx_store_close(cfx_store *s);
 CFX_API int64_t cfx_store_count(const cfx_store *s);
 CFX_API int32_t cfx_store_num_generators(const cfx_store *s);
