@@ -90,4 +90,6 @@ uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed) {
   return h ^ (h >> 31);
 }
 
+void cfx_free(void *p) { free(p); }
+
 int cfx_isatty(int fd) { return isatty(fd) == 1; }

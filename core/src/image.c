@@ -19,7 +19,6 @@
 /* ---- small helpers ---------------------------------------------------------------- */
 
 
-void cfx_free(void *p) { free(p); }
 
 void cfx_image_release(cfx_image *img) {
   if (!img) return;

@@ -13,6 +13,7 @@ typedef enum cfx_errno {
  int cfx_cpu_count(void);
  const char *cfx_cpu_capability(void);
  uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
+ void cfx_free(void *p);
  int cfx_isatty(int fd);
  int cfx__set_error(int code, const char *msg);
 typedef struct cfx_image {
@@ -69,7 +70,6 @@ typedef struct cfx_decode_opts {
  int32_t background;
 } cfx_decode_opts;
  void cfx_image_release(cfx_image *img);
- void cfx_free(void *p);
  int cfx_image_sniff(const uint8_t *buf, int64_t n);
  const char *cfx_image_format_name(int format);
  int cfx_image_probe(const uint8_t *buf, int64_t n, cfx_image_info *info);
@@ -80,14 +80,6 @@ typedef struct cfx_decode_opts {
  int cfx_image_encode_png(const cfx_image *img, int level, uint8_t **out, int64_t *n);
  int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int filter,
  const double *box, cfx_image *out);
-typedef struct cfx_rng {
- uint64_t s[4];
-} cfx_rng;
- void cfx_rng_seed(cfx_rng *rng, uint64_t seed);
- uint64_t cfx_rng_next(cfx_rng *rng);
- double cfx_rng_uniform(cfx_rng *rng, double lo, double hi);
- int64_t cfx_rng_int(cfx_rng *rng, int64_t lo, int64_t hi);
- uint64_t cfx_augment_seed(uint64_t run_seed, uint64_t epoch, uint64_t index);
  int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
  cfx_image *out);
  int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image *out);
@@ -100,6 +92,14 @@ typedef struct cfx_rng {
  cfx_image *out);
  int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out);
  int cfx_image_jpeg_roundtrip(const cfx_image *src, int quality, cfx_image *out);
+typedef struct cfx_rng {
+ uint64_t s[4];
+} cfx_rng;
+ void cfx_rng_seed(cfx_rng *rng, uint64_t seed);
+ uint64_t cfx_rng_next(cfx_rng *rng);
+ double cfx_rng_uniform(cfx_rng *rng, double lo, double hi);
+ int64_t cfx_rng_int(cfx_rng *rng, int64_t lo, int64_t hi);
+ uint64_t cfx_augment_seed(uint64_t run_seed, uint64_t epoch, uint64_t index);
  int cfx_image_random_resized_crop(const cfx_image *src, cfx_rng *rng, int32_t size, double scale_min,
  double scale_max, double ratio_min, double ratio_max, int filter,
  cfx_image *out);

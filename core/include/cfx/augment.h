@@ -1,6 +1,6 @@
-/* cfx/augment.h: augmentation ops on RGB uint8 HWC images (cfx_image) and the
- * pipelines built from them: the paper's RandAugment variant, evaluation
- * preprocessing, and the robustness perturbations of its Fig. 7.
+/* cfx/augment.h: random augmentation of RGB uint8 HWC images (cfx_image), and the
+ * pipelines built from the image ops of cfx/image.h: the paper's RandAugment variant,
+ * evaluation preprocessing, and the robustness perturbations of its Fig. 7.
  *
  * Ops take a source image and write a new one to *out (the caller releases it with
  * cfx_image_release); the source is never modified.  Randomness comes only from a
@@ -34,32 +34,7 @@ CFX_API int64_t cfx_rng_int(cfx_rng *rng, int64_t lo, int64_t hi);
 /* The seed of one sample: a hash of the run's seed, the epoch and the sample index. */
 CFX_API uint64_t cfx_augment_seed(uint64_t run_seed, uint64_t epoch, uint64_t index);
 
-/* ---- single ops ------------------------------------------------------------------ */
-/* Crop the w x h window at (x, y); parts outside the image are filled with fill
- * (0xRRGGBB). */
-CFX_API int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
-                           cfx_image *out);
-CFX_API int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image *out);
-CFX_API int cfx_image_flip(const cfx_image *src, int horizontal, cfx_image *out);
-/* Affine warp as torchvision's F.affine on a PIL image: rotate by angle degrees
- * (clockwise on screen, as torchvision), translate by (tx, ty) pixels, scale, shear by (shear_x,
- * shear_y) degrees, about the image centre.  filter: CFX_FILTER_NEAREST, _BILINEAR or
- * _BICUBIC; pixels from outside the source take fill (0xRRGGBB). */
-CFX_API int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, double scale,
-                             double shear_x, double shear_y, int filter, int32_t fill, cfx_image *out);
-/* Pad by the given pixels with fill (0xRRGGBB); with resize_back, resize (bilinear)
- * to the original size afterwards. */
-CFX_API int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
-                          int32_t fill, int resize_back, cfx_image *out);
-/* Fill the w x h rectangle at (x, y) with fill (0xRRGGBB). */
-CFX_API int cfx_image_cutout(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
-                             cfx_image *out);
-/* Gaussian blur with standard deviation sigma (pixels), truncated at 4 sigma, mirror
- * ("reflect") borders: scipy.ndimage.gaussian_filter on each uint8 channel (which
- * truncates after each axis). */
-CFX_API int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out);
-/* Encode as JPEG at quality (4:2:0) and decode again, in memory. */
-CFX_API int cfx_image_jpeg_roundtrip(const cfx_image *src, int quality, cfx_image *out);
+/* ---- random ops (the deterministic image ops are in cfx/image.h) ------------------ */
 /* torchvision's RandomResizedCrop: a random window of scale x the area and aspect
  * ratio in [ratio_min, ratio_max] (log-uniform), resized to size x size with filter. */
 CFX_API int cfx_image_random_resized_crop(const cfx_image *src, cfx_rng *rng, int32_t size, double scale_min,

@@ -62,6 +62,9 @@ CFX_API const char *cfx_cpu_capability(void);
  * seeded, platform-independent hash behind train/val splits. */
 CFX_API uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
 
+/* Free memory that cfx returned (encoded bytes, batches, reports). */
+CFX_API void cfx_free(void *p);
+
 /* 1 when file descriptor fd is a terminal (progress bars go quiet otherwise). */
 CFX_API int cfx_isatty(int fd);
 

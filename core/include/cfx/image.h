@@ -91,8 +91,6 @@ typedef struct cfx_decode_opts {
 
 /* Release an image's pixels (NULL and already-released images are fine). */
 CFX_API void cfx_image_release(cfx_image *img);
-/* Free memory that cfx returned (encoded bytes). */
-CFX_API void cfx_free(void *p);
 
 /* The format of buf from its first bytes: CFX_IMAGE_*. */
 CFX_API int cfx_image_sniff(const uint8_t *buf, int64_t n);
@@ -117,6 +115,33 @@ CFX_API int cfx_image_encode_png(const cfx_image *img, int level, uint8_t **out,
 CFX_API int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int filter,
                              const double *box, cfx_image *out);
 
+/* ---- geometric and pixel ops (implemented in core/src/augment.c) -------------------
+ * Each writes a new image to *out (cfx_image_release it); the source is not modified. */
+/* Crop the w x h window at (x, y); parts outside the image are filled with fill
+ * (0xRRGGBB). */
+CFX_API int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
+                           cfx_image *out);
+CFX_API int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image *out);
+CFX_API int cfx_image_flip(const cfx_image *src, int horizontal, cfx_image *out);
+/* Affine warp as torchvision's F.affine on a PIL image: rotate by angle degrees
+ * (clockwise on screen, as torchvision), translate by (tx, ty) pixels, scale, shear by (shear_x,
+ * shear_y) degrees, about the image centre.  filter: CFX_FILTER_NEAREST, _BILINEAR or
+ * _BICUBIC; pixels from outside the source take fill (0xRRGGBB). */
+CFX_API int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, double scale,
+                             double shear_x, double shear_y, int filter, int32_t fill, cfx_image *out);
+/* Pad by the given pixels with fill (0xRRGGBB); with resize_back, resize (bilinear)
+ * to the original size afterwards. */
+CFX_API int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
+                          int32_t fill, int resize_back, cfx_image *out);
+/* Fill the w x h rectangle at (x, y) with fill (0xRRGGBB). */
+CFX_API int cfx_image_cutout(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
+                             cfx_image *out);
+/* Gaussian blur with standard deviation sigma (pixels), truncated at 4 sigma, mirror
+ * ("reflect") borders: scipy.ndimage.gaussian_filter on each uint8 channel (which
+ * truncates after each axis). */
+CFX_API int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out);
+/* Encode as JPEG at quality (4:2:0) and decode again, in memory. */
+CFX_API int cfx_image_jpeg_roundtrip(const cfx_image *src, int quality, cfx_image *out);
 #ifdef __cplusplus
 }
 #endif
