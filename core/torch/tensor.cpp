@@ -318,6 +318,23 @@ int cfx_tensor_to(const cfx_tensor *t, int dtype, int device, int non_blocking, 
     return T(t).to(to_device(device), st, non_blocking != 0, copy != 0);
   });
 }
+// Pinned (page-locked) host memory comes from the CUDA host allocator; without a
+// visible CUDA device (Debian's libtorch is CPU-only) there is none, and nothing needs
+// it, so the tensor itself is returned instead of failing.
+int cfx_tensor_pin_memory(const cfx_tensor *t, cfx_tensor **out) {
+  return make("pin_memory", out, {t}, [&]() -> at::Tensor {
+    if (!torch::cuda::is_available()) return T(t);
+    return T(t).pin_memory();
+  });
+}
+int cfx_tensor_is_pinned(const cfx_tensor *t) {
+  if (!t || !torch::cuda::is_available()) return 0;
+  try {
+    return t->t.is_pinned();
+  } catch (...) {
+    return 0;
+  }
+}
 int cfx_tensor_contiguous(const cfx_tensor *t, cfx_tensor **out) {
   return make("contiguous", out, {t}, [&] { return T(t).contiguous(); });
 }
@@ -466,6 +483,13 @@ int cfx_get_num_threads(void) { return at::get_num_threads(); }
 int cfx_cuda_is_available(void) {
   try {
     return torch::cuda::is_available();
+  } catch (...) {
+    return 0;
+  }
+}
+int cfx_cuda_is_built(void) {
+  try {
+    return at::Context::hasCUDART();
   } catch (...) {
     return 0;
   }

@@ -477,6 +477,8 @@ typedef void (*cfx_release_fn)(void *ctx);
  int cfx_tensor_describe(const cfx_tensor *t, char *buf, int cap);
  int cfx_tensor_to(const cfx_tensor *t, int dtype, int device, int non_blocking, int copy,
  cfx_tensor **out);
+ int cfx_tensor_pin_memory(const cfx_tensor *t, cfx_tensor **out);
+ int cfx_tensor_is_pinned(const cfx_tensor *t);
  int cfx_tensor_contiguous(const cfx_tensor *t, cfx_tensor **out);
  int cfx_tensor_clone(const cfx_tensor *t, cfx_tensor **out);
  int cfx_tensor_reshape(const cfx_tensor *t, const int64_t *dims, int ndim, cfx_tensor **out);
@@ -674,6 +676,7 @@ typedef void (*cfx_release_fn)(void *ctx);
  int cfx_set_num_threads(int n);
  int cfx_get_num_threads(void);
  int cfx_cuda_is_available(void);
+ int cfx_cuda_is_built(void);
  int cfx_cuda_device_count(void);
  int64_t cfx_memory_live_bytes(void);
  int64_t cfx_memory_peak_bytes(void);

@@ -379,6 +379,7 @@ function Tensor:is_leaf() return C.cfx_tensor_is_leaf(H(self, 'self')) ~= 0 end
 function Tensor:is_floating_point() return core.float_dtypes[self:dtype()] == true end
 function Tensor:element_size() return C.cfx_dtype_size(C.cfx_tensor_dtype(H(self, 'self'))) end
 function Tensor:is_same(other) return C.cfx_tensor_is_same(H(self, 'self'), H(other, 'other')) ~= 0 end
+function Tensor:is_pinned() return C.cfx_tensor_is_pinned(H(self, 'self')) ~= 0 end
 
 function Tensor:item()
   local h = H(self, 'self')
@@ -469,6 +470,12 @@ for name, dt in pairs { float = 'float32', double = 'float64', half = 'float16',
   end
 end
 function Tensor:cpu() return self:to('cpu') end
+-- t:pin_memory(): a copy in pinned memory, so that t:to{device=, non_blocking=true}
+-- runs asynchronously; without a visible CUDA device, t itself (nothing to pin for).
+function Tensor:pin_memory()
+  check(C.cfx_tensor_pin_memory(H(self, 'self'), out))
+  return wrap()
+end
 function Tensor:cuda(i) return self:to(i and ('cuda:' .. i) or 'cuda') end
 function Tensor:type_as(other) return self:to(other:dtype()) end
 

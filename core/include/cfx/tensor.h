@@ -124,6 +124,12 @@ CFX_API int cfx_tensor_describe(const cfx_tensor *t, char *buf, int cap);
 /* dtype -1 keeps the dtype; copy forces a copy even when nothing changes. */
 CFX_API int cfx_tensor_to(const cfx_tensor *t, int dtype, int device, int non_blocking, int copy,
                           cfx_tensor **out);
+/* A copy of a CPU tensor in pinned (page-locked) memory, from which a copy to CUDA
+ * with non_blocking runs asynchronously.  Without a visible CUDA device it is a
+ * no-op: *out is a new handle to t itself (cfx_tensor_is_same(t, *out) is 1). */
+CFX_API int cfx_tensor_pin_memory(const cfx_tensor *t, cfx_tensor **out);
+/* 1 when t's memory is pinned (always 0 without a visible CUDA device). */
+CFX_API int cfx_tensor_is_pinned(const cfx_tensor *t);
 CFX_API int cfx_tensor_contiguous(const cfx_tensor *t, cfx_tensor **out);
 CFX_API int cfx_tensor_clone(const cfx_tensor *t, cfx_tensor **out);
 
@@ -380,7 +386,10 @@ CFX_API int cfx_autocast_is_enabled(int device);
 /* Intra-op threads for libtorch (n >= 1). */
 CFX_API int cfx_set_num_threads(int n);
 CFX_API int cfx_get_num_threads(void);
+/* 1 when a CUDA device can be used (a CUDA build of libtorch and a visible GPU). */
 CFX_API int cfx_cuda_is_available(void);
+/* 1 when this libtorch build has CUDA at all (whether or not a GPU is visible). */
+CFX_API int cfx_cuda_is_built(void);
 CFX_API int cfx_cuda_device_count(void);
 /* Bytes of CPU tensor storage currently allocated by libtorch in this process, and the
  * peak since start or the last reset.  Counted by cfx's CPU allocator. */
