@@ -10,11 +10,15 @@
 -- time, ...}.  The file is written to a temporary name, fsync'd and renamed (by
 -- cfx.safetensors.save), so a process killed at any moment leaves either the previous
 -- checkpoint or the new one, never a torn file.  Any safetensors reader opens it.
+-- Tensors are written from whatever device they are on (the file holds host bytes) and
+-- load onto the CPU, or onto map_location: a checkpoint of a CUDA run resumes on a CPU
+-- and the other way round.
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local safetensors = require 'cfx.safetensors'
 local json = require 'cfx.json'
 local fs = require 'cfx.fs'
+local batch = require 'cfx.batch'
 local C, raise = core.C, core.raise
 
 local M = { format = 'cfx-checkpoint', version = '1' }
@@ -64,9 +68,14 @@ function M.save(path, parts)
   return path
 end
 
--- cfx.checkpoint.load(path) -> {header=, model={name=tensor}, optim={name=tensor},
--- rng=tensor, losses={...}}.  Refuses files that are not cfx checkpoints.
-function M.load(path)
+-- cfx.checkpoint.load(path [, {map_location='cpu'|'cuda'|'cuda:N'|'auto'}]) -> {header=,
+-- model={name=tensor}, optim={name=tensor}, rng=tensor, losses={...}}: the model and
+-- optimizer tensors on map_location (default: the CPU, where the file is read; the RNG
+-- state stays there, it is the CPU generator's).  Refuses files that are not cfx
+-- checkpoints, and a map_location this build or node does not have (cfx.batch.device).
+function M.load(path, opts)
+  local o = tensor.options(opts, { map_location = 'cpu' }, 'cfx.checkpoint.load')
+  local device = batch.device(o.map_location, 'cfx.checkpoint.load')
   local t, meta = safetensors.load(path)
   if meta.format ~= M.format then
     raise(('%s is not a cfx checkpoint (metadata format=%s, expected %s)'):format(path, tostring(meta.format), M.format))
@@ -80,9 +89,11 @@ function M.load(path)
   end
   local r = { header = header, model = {}, optim = {}, rng = t['rng.torch'], losses = {} }
   for k, v in pairs(t) do
-    local m = k:match('^model%.(.*)$')
-    local o = k:match('^optim%.(.*)$')
-    if m then r.model[m] = v elseif o then r.optim[o] = v end
+    local m, op = k:match('^model%.(.*)$'), k:match('^optim%.(.*)$')
+    if m or op then
+      v = v:to(device) -- the same tensor when it is there already
+      if m then r.model[m] = v else r.optim[op] = v end
+    end
   end
   if t['train.losses'] then r.losses = t['train.losses']:totable() end
   return r

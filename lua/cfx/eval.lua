@@ -25,11 +25,13 @@ function M.default_preprocess(img_size)
 end
 
 -- cfx.eval.run{model=, store= | view=, preprocess=pipeline, perturb={kind=, level=},
---   batch=64, workers=2, precision='fp32'|'bf16', embeddings=false, threshold=0.5}
+--   batch=64, workers=2, precision='fp32'|'bf16'|'fp16' (fp16: CUDA only, as in training),
+--   embeddings=false, threshold=0.5}
 -- -> {scores=float32 {n} (sigmoid), logits=, labels=uint8 {n}, generators=int64 {n}
 --     (1-based store ids), indices=int64 {n} (1-based), embeddings=float32 {n, d}?,
 --     failed=n unreadable images (skipped, named in the loader's stats), view=, store=}
--- The model runs in eval mode under no_grad; its training mode is restored after.
+-- The model runs in eval mode under no_grad, on its device (batches go there as in
+-- cfx.train.fit, through cfx.batch); its training mode is restored after.
 function M.run(opts)
   local o = tensor.options(opts, defaults, 'cfx.eval.run')
   local cfx = require 'cfx'
@@ -43,13 +45,11 @@ function M.run(opts)
     pre = M.default_preprocess(size)
   end
   if o.perturb then pre = augment.compose { augment.perturb(o.perturb), pre } end
-  if o.precision ~= 'fp32' and o.precision ~= 'bf16' then
-    raise(("cfx.eval.run: precision must be 'fp32' or 'bf16', got %s"):format(tostring(o.precision)))
-  end
+  local device = model:parameters()[1]:device()
+  local step_batch = require('cfx.batch').runner { device = device, precision = o.precision, mean = o.mean,
+    std = o.std, labels = false, who = 'cfx.eval.run' }
   local loader = cfx.data.loader { view = view, batch = o.batch, workers = o.workers, shuffle = false, augment = pre,
     max_batches = math.ceil(view.n / o.batch), threads = false }
-  local device = model:parameters()[1]:device()
-  local normalize = augment.normalizer(o.mean, o.std, device)
   local was_training = model.training
   model:eval()
   local logits, labels, gens, idx, embs = {}, {}, {}, {}, {}
@@ -62,15 +62,7 @@ function M.run(opts)
   end
   local ok, err = pcall(cfx.no_grad, function()
     for b in loader:batches() do
-      local x = b.images
-      if device ~= 'cpu' then x = x:to(device) end
-      x = normalize(x)
-      local y, e
-      if o.precision == 'bf16' then
-        y, e = cfx.autocast({ device = device, dtype = 'bfloat16' }, forward, x)
-      else
-        y, e = forward(x)
-      end
+      local y, e = step_batch(b, forward)
       logits[#logits + 1] = y:float():reshape(-1):cpu()
       labels[#labels + 1], gens[#gens + 1], idx[#idx + 1] = b.labels, b.generators, b.indices
       if e then embs[#embs + 1] = e:float():cpu() end

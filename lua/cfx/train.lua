@@ -11,10 +11,14 @@
 -- over them, clips the global gradient norm, and steps.  A checkpoint holds everything
 -- needed to continue bitwise-identically on the same machine and thread count: model,
 -- optimizer state, libtorch's RNG state, the loader position and the losses so far.
+-- Training runs on the model's device (move the model there before building its
+-- optimizer); each batch goes there through cfx.batch (pinned, non-blocking on CUDA),
+-- and a checkpoint written on one device resumes on the other.
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local F = require 'cfx.functional'
 local augment = require 'cfx.augment'
+local batch = require 'cfx.batch'
 local optim = require 'cfx.optim'
 local checkpoint = require 'cfx.checkpoint'
 local fs = require 'cfx.fs'
@@ -26,8 +30,6 @@ local M = {}
 -- The exit status of a run that stopped on SIGUSR1/SIGTERM after writing a
 -- checkpoint (EX_TEMPFAIL: "try again"); a Slurm wrapper requeues on it.
 M.EXIT_REQUEUE = 75
-
-local precisions = { fp32 = false, bf16 = 'bfloat16', fp16 = 'float16' }
 
 local function clock()
   local host = package.loaded['cfx.host']
@@ -140,9 +142,6 @@ function M.fit(opts)
   if type(o.accumulate) ~= 'number' or o.accumulate < 1 or o.accumulate % 1 ~= 0 then
     raise('cfx.train.fit: accumulate must be a positive whole number, got ' .. tostring(o.accumulate))
   end
-  if precisions[o.precision] == nil then
-    raise(("cfx.train.fit: precision must be 'fp32', 'bf16' or 'fp16', got %s"):format(tostring(o.precision)))
-  end
   if o.clip and (type(o.clip) ~= 'number' or o.clip <= 0) then raise('cfx.train.fit: clip must be a positive number') end
   if o.on_signal ~= 'exit' and o.on_signal ~= 'return' then raise("cfx.train.fit: on_signal must be 'exit' or 'return'") end
   local opt = o.optim or optim.AdamW { params = model, lr = 1e-4 }
@@ -150,11 +149,10 @@ function M.fit(opts)
   if sched and type(sched) ~= 'function' and not (type(sched) == 'table' and getmetatable(sched) and getmetatable(sched).__call) then
     raise('cfx.train.fit: schedule must be a cfx.optim schedule or a function(step) -> factor')
   end
+  -- the model's device is the run's: batches go there (cfx.batch: pinned, non-blocking on CUDA)
   local device = model:parameters()[1]:device()
-  local autocast_dtype = precisions[o.precision]
-  if o.precision == 'fp16' and device == 'cpu' then
-    raise("cfx.train.fit: fp16 autocast needs a CUDA device (libtorch's CPU autocast supports bf16 only): use precision='bf16'")
-  end
+  local step_batch = batch.runner { device = device, precision = o.precision, mean = o.mean, std = o.std,
+    who = 'cfx.train.fit' }
 
   local scaler
   if o.grad_scaler == 'auto' then
@@ -173,7 +171,7 @@ function M.fit(opts)
   if ck and ck.resume then
     local path = checkpoint.latest(ck.dir)
     if path then
-      local c = checkpoint.load(path)
+      local c = checkpoint.load(path, { map_location = device })
       if c.header.config_hash ~= cfg_hash and not ck.force then
         raise(('cfx.train.fit: checkpoint %s was written by a run with another configuration (hash %s, this run %s); ' ..
           'use another checkpoint dir, or checkpoint.force=true to resume anyway'):format(path,
@@ -214,7 +212,6 @@ function M.fit(opts)
   end
 
   local printer = progress_printer(o.progress, o.steps, o.print_every or math.max(1, math.floor(o.steps / 20)))
-  local normalize = augment.normalizer(o.mean, o.std, device)
   local cfx = require 'cfx'
 
   if o.loss ~= 'bce' and type(o.loss) ~= 'function' then
@@ -242,21 +239,11 @@ function M.fit(opts)
     for _ = 1, o.accumulate do
       local b = loader:next()
       if not b then raise(('cfx.train.fit: the loader ran out of batches at step %d of %d'):format(s, o.steps)) end
-      local x = b.images
-      if device ~= 'cpu' then x = x:to({ device = device, non_blocking = true }) end
-      x = normalize(x)
-      local y = b.labels:float():view(-1, 1)
-      if device ~= 'cpu' then y = y:to(device) end
-      local loss
-      if autocast_dtype then
-        loss = cfx.autocast({ device = device, dtype = autocast_dtype }, forward_loss, x, y, b)
-      else
-        loss = forward_loss(x, y, b)
-      end
+      local loss = step_batch(b, forward_loss)
       if o.accumulate > 1 then loss = loss / o.accumulate end
       if scaler then (loss * scaler.scale):backward() else loss:backward() end
       loss_sum = loss_sum + loss:item()
-      n_images = n_images + x:size(1)
+      n_images = n_images + b.images:size(1)
       epoch = b.epoch
     end
     local gnorm, skipped
