@@ -77,7 +77,9 @@ return cfx.experiment {
     -- k generators drawn with the subset's seed; the fake-image budget split evenly over
     -- them; as many reals as fakes
     local view = train:select { k = cfg.k, budget = cfg.budget, reals = 'balanced', seed = cfg.subset }
+    -- on the run's device (cfg.device: 'auto' resolved) before its optimizer is built
     local model = cfx.models.create(cfg.model, { pretrained = cfg.pretrained ~= '' and cfg.pretrained or nil })
+        :to(cfg.device)
     local loader = cfx.data.loader { view = view, batch = cfg.batch, workers = cfg.workers, seed = cfg.seed + cfg.subset,
       augment = preprocess(cfg, true) }
     local r = run:fit { model = model, loader = loader, steps = cfg.steps, accumulate = cfg.accumulate,

@@ -11,8 +11,13 @@
 --     summarize = function(rows, cfg) ... end,              -- optional: the final table
 --   }
 -- and `cfx SCRIPT [preset=NAME] [key=value ...] [--list] [--task I] [--out DIR]` runs it.
+-- Every preset has a device, 'auto' unless it says otherwise ('cpu', 'cuda', 'cuda:N'):
+-- resolved once per invocation, before any work (cfx.batch.device: 'auto' is CUDA when
+-- the build and the node have it, else the CPU); run() sees the resolved cfg.device and
+-- moves its model there; the run's config and its `device` attribute record it.
 local core = require 'cfx.core'
 local json = require 'cfx.json'
+local batch = require 'cfx.batch'
 local raise = core.raise
 
 local M = {}
@@ -140,6 +145,7 @@ function Experiment:config(preset, overrides)
       table.concat(sorted_keys(self.presets), ', ')), 0)
   end
   local cfg = copy(base)
+  if cfg.device == nil then cfg.device = 'auto' end
   for k, v in pairs(overrides or {}) do
     if cfg[k] == nil then
       raise(("%s: unknown key '%s' for preset %s (known: %s)"):format(self.name, k, preset,
@@ -147,6 +153,8 @@ function Experiment:config(preset, overrides)
     end
     cfg[k] = type(v) == 'string' and parse_value(k, v, cfg[k]) or v
   end
+  -- the value only: whether this node has it is known where the run runs (execute)
+  batch.parse_device(cfg.device, self.name)
   cfg.preset = preset
   return cfg
 end
@@ -167,6 +175,11 @@ local function host()
   return h or '?'
 end
 
+local function nn_first_param(model)
+  if type(model) ~= 'table' or type(model.parameters) ~= 'function' then return nil end
+  return model:parameters()[1]
+end
+
 -- run:fit{...}: cfx.train.fit with this run's checkpoint directory, its train table
 -- (rows after the checkpoint it resumes from are dropped first, so nothing is logged
 -- twice), the run's config hashed in, and on_signal='return' (the runner checkpoints,
@@ -177,8 +190,17 @@ function Run:fit(opts)
   for k, v in pairs(opts) do o[k] = v end
   local user_log = o.log
   local first = true
+  local p = nn_first_param(o.model)
+  if p and self.device and p:device() ~= self.device then
+    raise(("run:fit: the model is on %s but this run's device is %s: move it first, model:to(cfg.device), " ..
+      "then build its optimizer"):format(p:device(), self.device))
+  end
   o.checkpoint = o.checkpoint or { dir = self.checkpoint_dir, every = self.cfg.checkpoint_every or 0 }
-  o.config = o.config or self.cfg
+  if o.config == nil then
+    -- the device is not hashed: a checkpoint written on one device resumes on another
+    o.config = copy(self.cfg)
+    o.config.device = nil
+  end
   o.on_signal = 'return'
   -- the rows up to a checkpoint must be on disk before it, or a kill would leave a gap
   -- between them and the rows the resumed run writes
@@ -286,12 +308,13 @@ function Experiment:execute(cfg, opts)
   opts = opts or {}
   local points = self:points(cfg)
   local out = opts.out or ('runs/' .. self.name)
-  cfx.fs.mkdirs(out)
   local task = opts.task
   if task and task > #points then
     raise(('%s: --task %d but the grid has %d points'):format(self.name, task, #points), 0)
   end
   local path = task and M.task_path(out, self.name, cfg.preset, task) or M.results_path(out, self.name, cfg.preset)
+  local device = batch.device(cfg.device, self.name) -- before any work: no CUDA here is one clear error
+  cfx.fs.mkdirs(out)
   if task then cfx.fs.mkdirs(out .. '/tasks') end
   -- shared inputs (data made on first use): before any point, and before a sweep's tasks
   if self.prepare then self.prepare(cfg) end
@@ -301,19 +324,22 @@ function Experiment:execute(cfg, opts)
     if not task or task == i then
       local pcfg = copy(cfg)
       for k, v in pairs(p) do pcfg[k] = v end
+      pcfg.device = device
       local id = point_id(p)
-      local lr = log:run(id, { config = json.encode(pcfg), experiment = self.name, preset = cfg.preset,
-        seed = pcfg.seed or 0 })
+      local lr = log:run(id)
       local attrs = lr:get()
       if attrs.status == 'done' then
         io.stderr:write(('[%d/%d] %s: done already, skipped\n'):format(i, #points, id))
         rows[#rows + 1] = { point = p, id = id, summary = json.decode(attrs.summary or '{}'), skipped = true }
       else
         io.stderr:write(('[%d/%d] %s%s\n'):format(i, #points, id, attrs.status and (' (was ' .. attrs.status .. ', resuming)') or ''))
-        lr:set { status = 'running', host = host(), start_time = now(), slurm_job_id = os.getenv('SLURM_JOB_ID') or '',
-          slurm_array_task_id = os.getenv('SLURM_ARRAY_TASK_ID') or '', grid_index = i }
+        -- (a finished run keeps the config it ran with, device included)
+        lr:set { config = json.encode(pcfg), experiment = self.name, preset = cfg.preset, seed = pcfg.seed or 0,
+          status = 'running', device = device, host = host(), start_time = now(),
+          slurm_job_id = os.getenv('SLURM_JOB_ID') or '', slurm_array_task_id = os.getenv('SLURM_ARRAY_TASK_ID') or '',
+          grid_index = i }
         log:flush()
-        local run = setmetatable({ id = id, index = i, cfg = pcfg, point = p, log_run = lr, log = log,
+        local run = setmetatable({ id = id, index = i, cfg = pcfg, point = p, device = device, log_run = lr, log = log,
           checkpoint_dir = ('%s/checkpoints/%s/%s'):format(out, cfg.preset, id:gsub('[^%w=,._-]', '_')),
           out = out, summary = {} }, Run)
         local t0 = os.time()
@@ -365,6 +391,10 @@ function Experiment:__cfx_main(argv)
     for i, p in ipairs(pts) do print(('  %4d  %s'):format(i, point_id(p))) end
     return 0
   end
+  -- a device this node lacks is a usage error too: one line, before any work
+  local e
+  ok, e = pcall(batch.device, cfg.device, self.name)
+  if not ok then return usage_error(e) end
   local t0 = os.time()
   local rows, code, path = self:execute(cfg, { out = a.out, task = a.task })
   if code ~= 0 then return code end

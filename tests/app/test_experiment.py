@@ -6,7 +6,9 @@ on a reduced grid of synthetic data (made by the script on first use).
   smallest k by a clear margin (averaged over subsets);
 - a second invocation skips finished points; --list, typed overrides and usage errors;
 - a run interrupted by SIGUSR1 exits 75 and resumes without duplicate training rows;
-- --task writes one file per task and `cfx collect` merges them; h5py reads everything.
+- --task writes one file per task and `cfx collect` merges them; h5py reads everything;
+- device='auto' is recorded resolved ('cpu' here); device=cuda on a build or node without
+  CUDA is one clear line and exit status 2, before any work.
 
 Run:  /usr/bin/python3 tests/app/test_experiment.py   (from the repo root).
 """
@@ -43,6 +45,10 @@ class ScalingModels(unittest.TestCase):
         cls.seconds = time.time() - t0
         assert cls.first.returncode == 0, cls.first.stderr
         cls.results = cls.out / 'scaling_models-cpu.h5'
+        probe = subprocess.run([CFX, '-e', "print(require('cfx').cuda.is_available() and 'cuda:0' or 'cpu')"],
+                               capture_output=True, text=True, timeout=60)
+        assert probe.returncode == 0, probe.stderr
+        cls.device = probe.stdout.strip()
 
     @classmethod
     def tearDownClass(cls):
@@ -72,6 +78,9 @@ class ScalingModels(unittest.TestCase):
             mean_ap.setdefault(k, []).append(float(np.nanmean(table['ap'])))
             summary = json.loads(attrs['summary'])['synth']
             self.assertAlmostEqual(summary['mean_ap'], float(np.nanmean(table['ap'])), places=12)
+            # device='auto' (every preset's default), resolved once and recorded
+            self.assertEqual(attrs['device'], self.device)
+            self.assertEqual(json.loads(attrs['config'])['device'], self.device)
         small, large = np.mean(mean_ap[3]), np.mean(mean_ap[32])
         print(f'\nmean AP on unseen generators: k=3 {small:.3f} {mean_ap[3]}, k=32 {large:.3f} {mean_ap[32]} '
               f'(grid of 4 runs in {self.seconds:.0f} s)')
@@ -106,6 +115,31 @@ class ScalingModels(unittest.TestCase):
         r = self.cfx('steps=many')
         self.assertEqual(r.returncode, 2)
         self.assertIn("steps: expected a number, got 'many'", r.stderr)
+
+    def test_device(self):
+        r = self.cfx(*self.common, '--list')
+        self.assertRegex(r.stdout, r'\n  device +auto\n')
+        r = self.cfx(*self.common, 'device=gpu')
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr, "cfx: scaling_models: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'\n")
+        if self.device != 'cpu':
+            self.skipTest('CUDA is available here: device=cuda is not an error')
+        out = self.dir / 'cuda'
+        r = self.cfx(*self.common, 'device=cuda', '--out', str(out))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        # one line naming the value and what there is; no traceback, no position in cfx's code
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertRegex(lines[0], r"^cfx: scaling_models: device='cuda' but (this libtorch build has no CUDA|"
+                                   r"no CUDA device is visible) \(cfx\.cuda\.is_available\(\) is false")
+        self.assertIn("use device='cpu' or 'auto'", lines[0])
+        self.assertNotIn('traceback', r.stderr)
+        self.assertNotIn('.lua:', r.stderr)
+        self.assertFalse(out.exists())  # before any work: not even the results directory
+        # --task (what a sweep's tasks run) fails the same way
+        r = self.cfx(*self.common, 'device=cuda', '--task', '1', '--out', str(out))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr, lines[0] + '\n')
 
     def test_interrupted_run_resumes_without_duplicate_rows(self):
         out = self.dir / 'interrupted'
