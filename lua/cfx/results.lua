@@ -12,6 +12,7 @@
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local json = require 'cfx.json'
+local fs = require 'cfx.fs'
 local ffi, C, raise = core.ffi, core.C, core.raise
 
 local M = {}
@@ -68,7 +69,7 @@ M.Run = Run
 local open_defaults = { flush_every = 10, readonly = false, truncate = false }
 
 -- cfx.results.open(path [, {flush_every = 10, readonly = false, truncate = false}]) -> log.
--- Creates the file when absent, else continues it.  flush_every: seconds between the
+-- Creates the file (and its directory) when absent, else continues it.  flush_every: seconds between the
 -- automatic flushes that follow a change (0: after every change; false: never, only
 -- log:flush() and log:close()).  truncate: start empty (the file is replaced at the
 -- first flush).  One process writes a file at a time.
@@ -76,6 +77,13 @@ function M.open(path, opts)
   if type(path) ~= 'string' then raise('cfx.results.open: expected a path, got ' .. type(path)) end
   local o = tensor.options(opts, open_defaults, 'cfx.results.open')
   local flags = (o.readonly and C.CFX_H5LOG_READONLY or 0) + (o.truncate and C.CFX_H5LOG_TRUNCATE or 0)
+  if not o.readonly then
+    local dir = path:match('^(.*[^/])/+[^/]+$')
+    if dir and not fs.is_dir(dir) then
+      local ok, e = pcall(fs.mkdirs, dir)
+      if not ok then raise(('cfx.results.open: %s: cannot make its directory: %s'):format(path, e)) end
+    end
+  end
   local box = ffi.new('cfx_h5log*[1]')
   if C.cfx_h5log_open(path, flags, box) ~= 0 then err('cfx.results.open: ') end
   local self = setmetatable({ handle = ffi.gc(box[0], C.cfx_h5log_close), path = path, readonly = o.readonly,
@@ -578,19 +586,85 @@ function M.is_results_file(path)
 end
 
 -- ---- merging ----------------------------------------------------------------------------------------------
--- cfx.results.collect(inputs, out) -> {runs = n, report = {lines}}: every run of the
--- results files in the list inputs, into the new file out (replaced when it exists).
--- A run id in several inputs is taken from the copy whose status is 'done', then from
--- the one updated last, then from the later input; report says which, for each.
-function M.collect(inputs, out)
+-- The runs of the results file at out that a merge of inputs would lose: ids that no
+-- input holds, or whose copy at out was updated after every input's copy (a file
+-- written or continued by hand).  A file left by an earlier merge of the same inputs
+-- loses nothing.  {} when out is absent or not a results file (which open refuses).
+local function runs_lost(inputs, out)
+  if not fs.exists(out) or not M.is_results_file(out) then return {} end
+  local newest = {}
+  for _, p in ipairs(inputs) do
+    local log = M.open(p, { readonly = true })
+    for _, id in ipairs(log:runs()) do
+      local u = log:run(id):get().updated or ''
+      if not newest[id] or u > newest[id] then newest[id] = u end
+    end
+    log:close()
+  end
+  local lost = {}
+  local log = M.open(out, { readonly = true })
+  for _, id in ipairs(log:runs()) do
+    local u = log:run(id):get().updated or ''
+    if not newest[id] or u > newest[id] then lost[#lost + 1] = id end
+  end
+  log:close()
+  return lost
+end
+
+-- What a log holds, by experiment and preset (the runs' attributes): a sorted list of
+-- {experiment=, preset=, runs=n, status={done=n, ...}}; '' where a run has none.
+local function groups_of(log)
+  local by, list = {}, {}
+  for _, id in ipairs(log:runs()) do
+    local a = log:run(id):get()
+    local e, p = tostring(a.experiment or ''), tostring(a.preset or '')
+    local key = e .. '\0' .. p
+    local g = by[key]
+    if not g then
+      g = { experiment = e, preset = p, runs = 0, status = {} }
+      by[key], list[#list + 1] = g, g
+    end
+    local st = tostring(a.status or 'no status')
+    g.runs, g.status[st] = g.runs + 1, (g.status[st] or 0) + 1
+  end
+  table.sort(list, function(x, y)
+    if x.experiment ~= y.experiment then return x.experiment < y.experiment end
+    return x.preset < y.preset
+  end)
+  return list
+end
+
+local collect_defaults = { replace = false }
+
+-- cfx.results.collect(inputs, out [, {replace = false}]) -> {runs = n, report = {lines},
+-- groups = {{experiment=, preset=, runs=, status={status = n}}}}: every run of the
+-- results files in the list inputs, into the new file out.  A run id in several inputs
+-- is taken from the copy whose status is 'done', then from the one updated last, then
+-- from the later input; report says which, for each.  An existing results file at out
+-- is replaced only when that loses no run (an earlier merge of these inputs, say);
+-- otherwise it is an error naming the runs, unless replace = true.  groups: what the
+-- merged file holds, per experiment and preset (several presets in one file are
+-- usually a mistake: their tables do not mix).
+function M.collect(inputs, out, opts)
   if type(inputs) ~= 'table' then raise('collect: expected a list of input paths') end
   if type(out) ~= 'string' then raise('collect: expected an output path') end
+  local o = tensor.options(opts, collect_defaults, 'collect')
   local n = #inputs
   local arr = ffi.new('const char*[?]', math.max(n, 1))
   for i, p in ipairs(inputs) do
     if type(p) ~= 'string' then raise(('collect: input %d is a %s, expected a path'):format(i, type(p))) end
     if p == out then raise(('collect: %s is both an input and the output'):format(out)) end
     arr[i - 1] = p
+  end
+  if not o.replace then
+    local lost = runs_lost(inputs, out)
+    if #lost > 0 then
+      local shown = {}
+      for i = 1, math.min(#lost, 5) do shown[i] = "'" .. lost[i] .. "'" end
+      raise(('collect: %s already exists and holds %d run%s that no input has (or a newer copy of): %s%s; ' ..
+        'it is not replaced: give another output path, or move it away'):format(out, #lost,
+        #lost == 1 and '' or 's', table.concat(shown, ', '), #lost > 5 and ', ...' or ''))
+    end
   end
   local log = M.open(out, { truncate = true, flush_every = false })
   local rep, len = ffi.new('char*[1]'), ffi.new('int64_t[1]')
@@ -606,8 +680,9 @@ function M.collect(inputs, out)
   local report = {}
   for line in text:gmatch('[^\n]+') do report[#report + 1] = line end
   local runs = C.cfx_h5log_num_runs(log.handle)
+  local groups = groups_of(log)
   log:close()
-  return { runs = runs, report = report }
+  return { runs = runs, report = report, groups = groups }
 end
 
 return M

@@ -2,7 +2,8 @@
 """Tests of the cfx program outside the REPL: modes, arg, errors, signals, commands.
 
 Run:  CFX_BIN=build/cfx /usr/bin/python3 tests/app/test_cli.py   (from the repo root;
-CFX_BIN defaults to build/cfx there).  Needs only the program and lua/ (not libcfx).
+CFX_BIN defaults to build/cfx there).  Needs only the program and lua/ (not libcfx),
+except the `cfx collect` tests (libcfx through CFX_LIB, or the build tree).
 """
 import os
 import shutil
@@ -269,6 +270,80 @@ class Commands(Tmp):
         self.script('status', 'print("the file", ...)')
         r = run(['status', 'x'], env=self.env, cwd=self.dir)
         self.assertEqual((r.returncode, r.stdout), (0, 'the file\tx\n'))
+
+
+# Results files with runs (id, preset) for the collect tests; argv: path id:preset ...
+WRITE_RUNS = '''
+local cfx = require 'cfx'
+local log = cfx.results.open(arg[1], { truncate = true })
+for i = 2, #arg do
+  local id, preset = arg[i]:match('^(.-):(.*)$')
+  log:run(id, { experiment = 'scaling_models', preset = preset, status = 'done' })
+end
+log:close()
+'''
+
+
+class Collect(Tmp):
+    """cfx collect DIR (needs libcfx: CFX_LIB, as CTest sets it)."""
+
+    def write(self, path, *runs):
+        p = self.dir / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        r = run([self.script('write_runs.lua', WRITE_RUNS), str(p)] + list(runs))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return p
+
+    def runs(self, path):
+        r = run([self.script('list_runs.lua', 'local cfx = require "cfx"\n'
+                             'print(table.concat(cfx.results.open(arg[1], {readonly = true}):runs(), " "))'),
+                 str(path)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def test_says_what_it_merged_and_collects_again(self):
+        d = self.dir / 'runs'
+        self.write('runs/tasks/t1.h5', 'k=3,subset=1:cpu', 'k=3,subset=2:cpu')
+        self.write('runs/tasks/t2.h5', 'k=8,subset=1:cpu')
+        r = run(['collect', str(d)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('  scaling_models, preset cpu: 3 runs (3 done)\n', r.stdout)
+        self.assertIn(f'cfx collect: 3 runs from 2 files into {d}/results.h5\n', r.stdout)
+        self.assertNotIn('warning', r.stderr)
+        # an earlier collect's output holds nothing of its own: it is replaced
+        r = run(['collect', str(d)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.runs(d / 'results.h5'), ['k=3,subset=1', 'k=3,subset=2', 'k=8,subset=1'])
+
+    def test_never_overwrites_a_results_file_of_the_users(self):
+        # docs/results.md's example: a run logged to DIR/results.h5 by a script, then
+        # cfx collect DIR
+        d = self.dir / 'runs'
+        mine = self.write('runs/results.h5', 'baseline:cpu')
+        self.write('runs/tasks/t1.h5', 'k=3,subset=1:cpu')
+        before = mine.read_bytes()
+        r = run(['collect', str(d)])
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn(f"cfx collect: {mine} already exists and holds 1 run that no input has (or a newer "
+                      f"copy of): 'baseline'; it is not replaced: give another output path, or move it away "
+                      f"(cfx collect DIR --out FILE)\n", r.stderr)
+        self.assertEqual(mine.read_bytes(), before)
+        # with another output, DIR/results.h5 is one of the inputs
+        r = run(['collect', str(d), '--out', str(self.dir / 'all.h5')])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f'cfx collect: 2 runs from 2 files into {self.dir}/all.h5', r.stdout)
+        self.assertEqual(self.runs(self.dir / 'all.h5'), ['baseline', 'k=3,subset=1'])
+
+    def test_warns_when_presets_differ(self):
+        d = self.dir / 'runs'
+        self.write('runs/tasks/a.h5', 'k=3,subset=1:cpu', 'k=8,subset=1:cpu')
+        self.write('runs/tasks/b.h5', 'k=3,subset=1,p:paper')
+        r = run(['collect', str(d)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('  scaling_models, preset cpu: 2 runs (2 done)\n'
+                      '  scaling_models, preset paper: 1 run (1 done)\n', r.stdout)
+        self.assertIn(f'cfx collect: warning: {d}/results.h5 mixes runs of 2 experiments or presets '
+                      '(scaling_models/cpu, scaling_models/paper)', r.stderr)
 
 
 POLL = '''

@@ -281,4 +281,60 @@ describe('cfx.results', function()
     assert.same({ 'p1', 'p2', 'p3' }, log:runs())
     log:close()
   end)
+
+  it('open makes the directory of a new file', function()
+    local path = dir .. '/made/by/open/results.h5'
+    local log = cfx.results.open(path)
+    log:run('r'):set { status = 'done' }
+    log:close()
+    assert.is_true(cfx.fs.is_dir(dir .. '/made/by/open'))
+    assert.same({ 'r' }, cfx.results.open(path, { readonly = true }):runs())
+    -- read-only opens make nothing
+    local ok, e = pcall(cfx.results.open, dir .. '/absent/x.h5', { readonly = true })
+    assert.is_false(ok)
+    assert.is_true(contains(e, 'absent/x.h5: no such file'), e)
+    assert.is_false(cfx.fs.exists(dir .. '/absent'))
+  end)
+
+  it('collect replaces an earlier merge but never a results file of its own runs', function()
+    local function file(path, runs, preset)
+      local log = cfx.results.open(path, { truncate = true })
+      for _, r in ipairs(runs) do log:run(r, { status = 'done', experiment = 'scaling', preset = preset }) end
+      log:close()
+      return path
+    end
+    local a = file(dir .. '/c/ta.h5', { 'k=3', 'k=8' }, 'cpu')
+    local b = file(dir .. '/c/tb.h5', { 'k=23' }, 'cpu')
+    local out = dir .. '/c/results.h5'
+    local r = cfx.results.collect({ a, b }, out)
+    assert.equal(3, r.runs)
+    assert.same({ { experiment = 'scaling', preset = 'cpu', runs = 3, status = { done = 3 } } }, r.groups)
+    -- again: the old output holds copies of the inputs' runs only, so it is replaced
+    r = cfx.results.collect({ a, b }, out)
+    assert.equal(3, r.runs)
+    -- a run continued in the merged file (newer there than in any input) is not lost
+    local log = cfx.results.open(out)
+    log:run('k=8'):set { status = 'done', note = 'edited by hand' }
+    log:close()
+    local ok, e = pcall(cfx.results.collect, { a, b }, out)
+    assert.is_false(ok)
+    assert.is_true(contains(e, out .. " already exists and holds 1 run that no input has (or a newer copy of): 'k=8'"), e)
+    -- nor is a results file written by a user, with runs of its own
+    local mine = file(dir .. '/c/mine.h5', { 'baseline' }, 'cpu')
+    ok, e = pcall(cfx.results.collect, { a, b }, mine)
+    assert.is_false(ok)
+    assert.is_true(contains(e, "mine.h5 already exists and holds 1 run that no input has (or a newer copy of): " ..
+      "'baseline'; it is not replaced: give another output path, or move it away"), e)
+    assert.same({ 'baseline' }, cfx.results.open(mine, { readonly = true }):runs()) -- untouched
+    -- unless asked
+    r = cfx.results.collect({ a, b }, mine, { replace = true })
+    assert.same({ 'k=3', 'k=8', 'k=23' }, cfx.results.open(mine, { readonly = true }):runs())
+    assert.has_error(function() cfx.results.collect({ a }, out, { force = true }) end)
+    -- runs of two presets: one group each
+    local c = file(dir .. '/c/tc.h5', { 'k=3,paper' }, 'paper')
+    r = cfx.results.collect({ a, c }, dir .. '/c/mixed.h5')
+    assert.equal(2, #r.groups)
+    assert.same({ 'cpu', 'paper' }, { r.groups[1].preset, r.groups[2].preset })
+    assert.same({ 2, 1 }, { r.groups[1].runs, r.groups[2].runs })
+  end)
 end)

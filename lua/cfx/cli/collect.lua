@@ -9,7 +9,10 @@ local spec = {
       'included, into one file, DIR/results.h5 by default, written anew.  Other .h5 files\n' ..
       '(stores) are skipped and listed.  A run found in several files is taken from the copy\n' ..
       'whose status is "done", then from the one updated last, then from the file whose path\n' ..
-      'sorts last; each such choice is printed.',
+      'sorts last; each such choice is printed.  An existing output is replaced only when\n' ..
+      'that loses no run (an earlier collect of the same files); a results file of your own\n' ..
+      'there is refused.  Prints the runs merged per experiment and preset, and warns when\n' ..
+      'the file mixes several.',
   options = {
     { 'out', 'string', nil, 'the merged file (default DIR/results.h5)' },
   },
@@ -26,7 +29,9 @@ local function find_h5(fs, dir, depth, out)
   return out
 end
 
-local strip = args.message
+-- The message of an error without its location (a library file's, or the command's own
+-- chunk's, which is where cfx.core.raise points when no user script is on the stack).
+local function strip(e) return (args.message(e):gsub('^%(cfx command%):%d+: ', '')) end
 
 return function(argv)
   local o, dir = args.parse_dir(argv, spec)
@@ -34,8 +39,9 @@ return function(argv)
   local cfx = require 'cfx'
   local out = o.out or (dir .. '/results.h5')
   local inputs, skipped = {}, {}
+  local out_abs = cfx.fs.abspath(out)
   for _, p in ipairs(find_h5(cfx.fs, dir, 0, {})) do
-    if p ~= out then
+    if cfx.fs.abspath(p) ~= out_abs then
       local ok, is, why = pcall(cfx.results.is_results_file, p)
       if not ok then
         io.stderr:write('cfx collect: ', strip(is), '\n')
@@ -55,11 +61,27 @@ return function(argv)
   end
   local ok, r = pcall(cfx.results.collect, inputs, out)
   if not ok then
-    io.stderr:write('cfx collect: ', strip(r), '\n')
+    local msg = strip(r):gsub('^collect: ', '')
+    if msg:find('give another output path', 1, true) then msg = msg .. ' (cfx collect DIR --out FILE)' end
+    io.stderr:write('cfx collect: ', msg, '\n')
     return 1
   end
   for _, line in ipairs(r.report) do print('  ' .. line) end
+  for _, g in ipairs(r.groups) do
+    local st = {}
+    for k, v in pairs(g.status) do st[#st + 1] = ('%d %s'):format(v, k) end
+    table.sort(st, function(a, b) return a:match('%d+ (.*)') < b:match('%d+ (.*)') end)
+    print(('  %s, preset %s: %d run%s (%s)'):format(g.experiment ~= '' and g.experiment or '(no experiment)',
+      g.preset ~= '' and g.preset or '(none)', g.runs, g.runs == 1 and '' or 's', table.concat(st, ', ')))
+  end
   print(('cfx collect: %d run%s from %d file%s into %s'):format(r.runs, r.runs == 1 and '' or 's', #inputs,
     #inputs == 1 and '' or 's', out))
+  if #r.groups > 1 then
+    local names = {}
+    for _, g in ipairs(r.groups) do names[#names + 1] = g.experiment .. '/' .. (g.preset ~= '' and g.preset or '?') end
+    io.stderr:write(('cfx collect: warning: %s mixes runs of %d experiments or presets (%s); a table over all ' ..
+      'its runs mixes them: select on the runs\' experiment and preset attributes when reading it\n'):format(out,
+      #r.groups, table.concat(names, ', ')))
+  end
   return 0
 end
