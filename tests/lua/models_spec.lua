@@ -100,4 +100,37 @@ describe('cfx.models', function()
     m:unfreeze('^head%.')
     assert.equals(96 + 1, m:num_parameters { trainable = true })
   end)
+
+  it('get_classifier and reset_classifier name the classifier as timm does (head, head.fc, fc)', function()
+    -- the classifier's input width: ViT's embed_dim 96, ConvNeXt's last stage 192,
+    -- resnet_micro's 128 x 4 (bottleneck expansion)
+    for _, c in ipairs { { 'vit_micro_patch8_64', 'head.weight', 96 }, { 'convnext_micro', 'head.fc.weight', 192 },
+      { 'resnet_micro', 'fc.weight', 512 } } do
+      local name, key, width = c[1], c[2], c[3]
+      local m = cfx.models.create(name)
+      local head = m:get_classifier()
+      assert.equals('Linear', head.__name, name)
+      assert.same({ 1, width }, head.weight:shape(), name)
+      cfx.no_grad(function() head.weight:fill_(7) end) -- the module at that name, not a copy
+      assert.equals(7, m:state_dict()[key]:min():item(), name)
+      -- the linear probe, the same lines for every backbone
+      m:freeze()
+      assert.equals(2, m:get_classifier():unfreeze(), name)
+      assert.equals(width + 1, m:num_parameters { trainable = true }, name)
+      for pname, p in m:named_parameters() do
+        assert.equals(pname == key or pname == key:gsub('weight$', 'bias'), p:requires_grad(), name .. ' ' .. pname)
+      end
+      -- a fresh classifier of 5 outputs, then none (the pooled features)
+      m:reset_classifier(5)
+      assert.same({ 5, width }, m:get_classifier().weight:shape(), name)
+      m:eval()
+      assert.same({ 2, 5 }, m(cfx.randn(2, 3, 64, 64)):shape(), name)
+      m:reset_classifier(0)
+      assert.equals('Identity', m:get_classifier().__name, name)
+      assert.same({ 2, width }, m(cfx.randn(2, 3, 64, 64)):shape(), name)
+      assert.has_error(function() m:get_classifier():unfreeze() end, 'unfreeze: Identity has no parameters')
+    end
+    assert.has_error(function() cfx.nn.Linear(2, 3):get_classifier() end,
+      'Linear: get_classifier: this module has no classifier')
+  end)
 end)

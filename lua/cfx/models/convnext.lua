@@ -95,6 +95,10 @@ function ConvNeXt:forward_features(x) return self.norm_pre(self.stages(self.stem
 function ConvNeXt:forward_head(x, pre_logits) return self.head(x, pre_logits) end
 function ConvNeXt:forward(x) return self:forward_head(self:forward_features(x)) end
 
+-- get_classifier(): the classifier module (timm's): head.fc.  reset_classifier(n): a
+-- fresh one of n outputs (0: none).
+function ConvNeXt:get_classifier() return self.head.fc end
+
 function ConvNeXt:reset_classifier(num_classes)
   self.num_classes = num_classes
   self.head.fc = num_classes > 0 and nn.Linear(self.num_features, num_classes) or nn.Identity()

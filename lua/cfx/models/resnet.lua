@@ -114,6 +114,10 @@ function ResNet:forward_head(x, pre_logits)
 end
 function ResNet:forward(x) return self:forward_head(self:forward_features(x)) end
 
+-- get_classifier(): the classifier module (timm's): fc.  reset_classifier(n): a fresh
+-- one of n outputs (0: none).
+function ResNet:get_classifier() return self.fc end
+
 function ResNet:reset_classifier(num_classes)
   self.num_classes = num_classes
   self.fc = num_classes > 0 and nn.Linear(self.num_features, num_classes) or nn.Identity()

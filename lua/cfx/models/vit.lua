@@ -109,6 +109,10 @@ end
 
 function VisionTransformer:forward(x) return self:forward_head(self:forward_features(x)) end
 
+-- get_classifier(): the classifier module (timm's): head.  reset_classifier(n): a
+-- fresh one of n outputs (0: none, forward gives the pooled features).
+function VisionTransformer:get_classifier() return self.head end
+
 function VisionTransformer:reset_classifier(num_classes)
   self.num_classes = num_classes
   self.head = num_classes > 0 and nn.Linear(self.embed_dim, num_classes) or nn.Identity()

@@ -247,6 +247,7 @@ local function set_trainable(self, pattern, flag, fname)
       n = n + 1
     end
   end
+  if n == 0 and pattern == nil then raise(('%s: %s has no parameters'):format(fname, self.__name)) end
   if n == 0 then
     raise(("%s: no parameter name matches '%s' (names look like %s)"):format(fname, tostring(pattern),
       (collect(self, 'parameters')[1] or { 'nothing' })[1]))
@@ -258,6 +259,13 @@ end
 -- error, so a typo does not silently train everything.
 function Module:freeze(pattern) return set_trainable(self, pattern, false, 'freeze') end
 function Module:unfreeze(pattern) return set_trainable(self, pattern, true, 'unfreeze') end
+
+-- model:get_classifier() -> the classifier module; model:reset_classifier(num_classes):
+-- a fresh classifier (timm's names).  The backbones of cfx.models define them (ViT and
+-- ConvNeXt: head / head.fc, ResNet: fc), so that a linear probe reads the same for every
+-- one: model:freeze(); model:get_classifier():unfreeze().
+function Module:get_classifier() raise(self.__name .. ': get_classifier: this module has no classifier') end
+function Module:reset_classifier() raise(self.__name .. ': reset_classifier: this module has no classifier') end
 
 -- ---- state ------------------------------------------------------------------------------
 -- {name = tensor} of parameters and persistent buffers (the tensors themselves, not copies).
