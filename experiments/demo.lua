@@ -1,4 +1,4 @@
--- demo.lua: what `make run` shows until the experiment runner lands: tensors, then a
+-- demo.lua: a first look at cfx: tensors, then a
 -- tiny MLP trained with autograd on a two-class toy problem (two interleaved
 -- spirals), in plain cfx tensor ops.  Run it with `build/cfx experiments/demo.lua`.
 local cfx = require 'cfx'

@@ -14,15 +14,15 @@ int cfx__map_file(const char *path, int64_t min_size, const char *too_short, voi
 /* fsync a file (dir 0) or a directory (dir 1) by path; 0 or -1 with errno. */
 int cfx__fsync_path(const char *path, int dir);
 
-/* Pad src by a border of one colour (0xRRGGBB) and resample the padded picture back to
- * src's size with a PIL filter (not nearest), without making the padded copy: the same
- * pixels as cfx_image_pad then cfx_image_resize (image.c). */
 /* Whether the SIMD loops may use AVX2: the CPU has it and CFX_CPU_CAPABILITY (read on
  * every call, named after ATen's ATEN_CPU_CAPABILITY) is not "default" or "sse2".  Every
  * AVX2 loop computes the same integers as its SSE2 and C twins, so the choice changes
  * speed only; the tests run both (cfx_cpu_capability() names the level). */
 int cfx__cpu_avx2(void);
 
+/* Pad src by a border of one colour (0xRRGGBB) and resample the padded picture back to
+ * src's size with a PIL filter (not nearest), without making the padded copy: the same
+ * pixels as cfx_image_pad then cfx_image_resize (image.c). */
 struct cfx_image;
 int cfx__pad_resize(const struct cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
                     int32_t fill, int filter, struct cfx_image *out);

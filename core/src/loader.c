@@ -79,7 +79,8 @@ static void note_failure(cfx_loader *l, int64_t index) {
   pthread_mutex_unlock(&l->mu);
 }
 
-/* Build batch seq into s (mu not held).  Per-image failures leave the image out. */
+/* Build batch seq into b (mu not held), reading through the worker's buffer *rbuf of *rcap
+ * bytes (grown as needed).  Per-image failures leave the image out. */
 static int build_batch(cfx_loader *l, int64_t seq, cfx_loader_batch *b, uint8_t **rbuf, int64_t *rcap) {
   int64_t epoch = seq / l->bpe, k = seq % l->bpe, from = k * l->o.batch;
   int64_t count = l->n - from < l->o.batch ? l->n - from : l->o.batch;
