@@ -15,16 +15,6 @@ static int check_src(const cfx_image *img, const char *what) {
   return 0;
 }
 
-static int new_image(cfx_image *img, int64_t w, int64_t h) {
-  memset(img, 0, sizeof *img);
-  if (w <= 0 || h <= 0 || w * h > CFX_IMAGE_DEFAULT_MAX_PIXELS)
-    return cfx__fail(CFX_ERANGE, "image size %lldx%lld is out of range", (long long)w, (long long)h);
-  img->data = malloc((size_t)(w * h * 3));
-  if (!img->data) return cfx__fail(CFX_ENOMEM, "out of memory for a %lldx%lld image", (long long)w, (long long)h);
-  img->width = (int32_t)w, img->height = (int32_t)h, img->channels = 3;
-  return 0;
-}
-
 static void fill_rgb(uint8_t *p, int32_t rgb, size_t npix) {
   uint8_t c[3] = {(uint8_t)(rgb >> 16), (uint8_t)(rgb >> 8), (uint8_t)rgb};
   for (size_t i = 0; i < npix; i++) memcpy(p + 3 * i, c, 3);
@@ -77,7 +67,7 @@ uint64_t cfx_augment_seed(uint64_t run_seed, uint64_t epoch, uint64_t index) {
 int cfx_image_crop(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
                    cfx_image *out) {
   int rc = check_src(src, "crop");
-  if (rc || (rc = new_image(out, w, h))) return rc;
+  if (rc || (rc = cfx__image_alloc(out, w, h))) return rc;
   int inside = x >= 0 && y >= 0 && (int64_t)x + w <= src->width && (int64_t)y + h <= src->height;
   if (!inside) fill_rgb(out->data, fill, (size_t)w * h);
   for (int32_t oy = 0; oy < h; oy++) {
@@ -111,7 +101,7 @@ int cfx_image_center_crop(const cfx_image *src, int32_t w, int32_t h, cfx_image 
 
 int cfx_image_flip(const cfx_image *src, int horizontal, cfx_image *out) {
   int rc = check_src(src, "flip");
-  if (rc || (rc = new_image(out, src->width, src->height))) return rc;
+  if (rc || (rc = cfx__image_alloc(out, src->width, src->height))) return rc;
   int w = src->width, h = src->height;
   for (int y = 0; y < h; y++) {
     const uint8_t *row = src->data + (size_t)(horizontal ? y : h - 1 - y) * w * 3;
@@ -419,7 +409,7 @@ int cfx_image_affine(const cfx_image *src, double angle, double tx, double ty, d
   if (filter != CFX_FILTER_NEAREST && filter != CFX_FILTER_BILINEAR && filter != CFX_FILTER_BICUBIC)
     return cfx__fail(CFX_EINVAL, "affine: filter must be nearest, bilinear or bicubic, got %d", filter);
   if (!(scale > 0)) return cfx__fail(CFX_ERANGE, "affine: scale must be > 0, got %g", scale);
-  if ((rc = new_image(out, src->width, src->height))) return rc;
+  if ((rc = cfx__image_alloc(out, src->width, src->height))) return rc;
   /* The inverse matrix of torchvision's _get_inverse_affine_matrix (PIL path). */
   double rot = angle * M_PI / 180, sx = shear_x * M_PI / 180, sy = shear_y * M_PI / 180;
   double cx = src->width * 0.5, cy = src->height * 0.5;
@@ -458,7 +448,7 @@ int cfx_image_pad(const cfx_image *src, int32_t left, int32_t top, int32_t right
 int cfx_image_cutout(const cfx_image *src, int32_t x, int32_t y, int32_t w, int32_t h, int32_t fill,
                      cfx_image *out) {
   int rc = check_src(src, "cutout");
-  if (rc || (rc = new_image(out, src->width, src->height))) return rc;
+  if (rc || (rc = cfx__image_alloc(out, src->width, src->height))) return rc;
   memcpy(out->data, src->data, (size_t)src->width * src->height * 3);
   int x0 = clampi(x, 0, src->width), x1 = clampi(x + w, 0, src->width);
   int y0 = clampi(y, 0, src->height), y1 = clampi(y + h, 0, src->height);
@@ -480,7 +470,7 @@ int cfx_image_gaussian_blur(const cfx_image *src, double sigma, cfx_image *out) 
   int rc = check_src(src, "gaussian_blur");
   if (rc) return rc;
   if (!(sigma >= 0) || sigma > 1000) return cfx__fail(CFX_ERANGE, "gaussian_blur: sigma must be in [0, 1000], got %g", sigma);
-  if ((rc = new_image(out, src->width, src->height))) return rc;
+  if ((rc = cfx__image_alloc(out, src->width, src->height))) return rc;
   int w = src->width, h = src->height;
   if (sigma == 0) {
     memcpy(out->data, src->data, (size_t)w * h * 3);
@@ -821,7 +811,7 @@ int cfx_augment_apply(const cfx_augment *a, const cfx_image *src, uint64_t seed,
   if (!a || !out) return cfx__fail(CFX_EINVAL, "augment_apply: NULL argument");
   memset(out, 0, sizeof *out);
   int rc = check_src(src, "augment_apply");
-  if (rc || (rc = new_image(out, src->width, src->height))) return rc;
+  if (rc || (rc = cfx__image_alloc(out, src->width, src->height))) return rc;
   memcpy(out->data, src->data, (size_t)src->width * src->height * 3);
   cfx_rng rng;
   cfx_rng_seed(&rng, seed);

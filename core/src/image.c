@@ -27,12 +27,13 @@ void cfx_image_release(cfx_image *img) {
   img->width = img->height = 0;
 }
 
-static int alloc_image(cfx_image *img, int64_t w, int64_t h) {
+int cfx__image_alloc(cfx_image *img, int64_t w, int64_t h) {
   img->data = NULL;
   img->width = img->height = 0;
   img->channels = 3;
-  if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX)
-    return cfx__fail(CFX_ERANGE, "image size %lldx%lld is out of range", (long long)w, (long long)h);
+  if (w <= 0 || h <= 0 || w > INT32_MAX || h > INT32_MAX || w * h > CFX_IMAGE_DEFAULT_MAX_PIXELS)
+    return cfx__fail(CFX_ERANGE, "image size %lldx%lld is out of range (1 .. %lld pixels)", (long long)w, (long long)h,
+                     (long long)CFX_IMAGE_DEFAULT_MAX_PIXELS);
   img->data = malloc((size_t)(w * h * 3));
   if (!img->data) return cfx__fail(CFX_ENOMEM, "out of memory for a %lldx%lld image", (long long)w, (long long)h);
   img->width = (int32_t)w;
@@ -271,7 +272,8 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
 #endif
   if (!out) goto done;
 
-  int64_t cap = opts && opts->max_pixels > 0 ? opts->max_pixels : CFX_IMAGE_DEFAULT_MAX_PIXELS;
+  int64_t cap = opts && opts->max_pixels > 0 && opts->max_pixels < CFX_IMAGE_DEFAULT_MAX_PIXELS ? opts->max_pixels
+                                                                                : CFX_IMAGE_DEFAULT_MAX_PIXELS;
   if ((int64_t)w * (int64_t)h > cap) {
     rc = cfx__fail(CFX_ERANGE, "PNG of %ux%u pixels exceeds the cap of %lld pixels", (unsigned)w, (unsigned)h,
               (long long)cap);
@@ -306,7 +308,7 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
       goto done;
     }
   } else {
-    rc = alloc_image(out, w, h);
+    rc = cfx__image_alloc(out, w, h);
     if (rc) goto done;
   }
   rows = malloc(sizeof(png_bytep) * h);
@@ -318,7 +320,7 @@ static int png_run(const uint8_t *buf, int64_t n, const cfx_decode_opts *opts, c
   for (png_uint_32 y = 0; y < h; y++) rows[y] = base + (size_t)y * rowbytes;
   png_read_image(png, rows);
   if (composite) {
-    rc = alloc_image(out, w, h);
+    rc = cfx__image_alloc(out, w, h);
     if (rc) goto done;
     int bg[3] = {(opts->background >> 16) & 255, (opts->background >> 8) & 255, opts->background & 255};
     for (size_t i = 0; i < (size_t)w * h; i++) {
@@ -367,7 +369,8 @@ static int decode_jpeg(const uint8_t *buf, int64_t n, const cfx_decode_opts *opt
   memset(&info, 0, sizeof info);
   int rc = probe_jpeg(buf, n, &info);
   if (rc) return rc;
-  int64_t cap = opts && opts->max_pixels > 0 ? opts->max_pixels : CFX_IMAGE_DEFAULT_MAX_PIXELS;
+  int64_t cap = opts && opts->max_pixels > 0 && opts->max_pixels < CFX_IMAGE_DEFAULT_MAX_PIXELS ? opts->max_pixels
+                                                                                : CFX_IMAGE_DEFAULT_MAX_PIXELS;
   if ((int64_t)info.width * info.height > cap)
     return cfx__fail(CFX_ERANGE, "JPEG of %dx%d pixels exceeds the cap of %lld pixels", info.width, info.height,
                 (long long)cap);
@@ -395,7 +398,7 @@ static int decode_jpeg(const uint8_t *buf, int64_t n, const cfx_decode_opts *opt
     }
     if (tjDecompress2(tj, buf, (unsigned long)n, cmyk, w, 0, h, TJPF_CMYK, 0) != 0) {
       rc = cfx__fail(CFX_EFORMAT, "corrupt JPEG: %s", tjGetErrorStr2(tj));
-    } else if ((rc = alloc_image(out, w, h)) == 0) {
+    } else if ((rc = cfx__image_alloc(out, w, h)) == 0) {
       /* libjpeg returns Adobe CMYK as stored (inverted); PIL reads it as "CMYK;I". */
       for (size_t i = 0; i < (size_t)w * h; i++) {
         unsigned k = cmyk[4 * i + 3]; /* stored inverted: this is 255 - K */
@@ -410,7 +413,7 @@ static int decode_jpeg(const uint8_t *buf, int64_t n, const cfx_decode_opts *opt
     tjDestroy(tj);
     return rc;
   }
-  rc = alloc_image(out, w, h);
+  rc = cfx__image_alloc(out, w, h);
   if (rc) {
     tjDestroy(tj);
     return rc;
@@ -1059,7 +1062,7 @@ int cfx_image_resize(const cfx_image *src, int32_t width, int32_t height, int fi
       return cfx__fail(CFX_ERANGE, "resize: box (%g, %g, %g, %g) is not inside the %dx%d image", b[0], b[1], b[2],
                   b[3], src->width, src->height);
   }
-  if ((rc = alloc_image(out, width, height))) return rc;
+  if ((rc = cfx__image_alloc(out, width, height))) return rc;
   if (filter == CFX_FILTER_NEAREST) {
     if ((rc = resize_nearest(src, b, out))) cfx_image_release(out);
     return rc;
@@ -1086,7 +1089,7 @@ int cfx__pad_resize(const cfx_image *src, int32_t left, int32_t top, int32_t rig
   if (left < 0 || top < 0 || right < 0 || bottom < 0 || pw * ph > CFX_IMAGE_DEFAULT_MAX_PIXELS)
     return cfx__fail(CFX_ERANGE, "pad: padding (%d, %d, %d, %d) is negative or too large", left, top, right, bottom);
   row_src rs;
-  if ((rc = alloc_image(out, src->width, src->height))) return rc;
+  if ((rc = cfx__image_alloc(out, src->width, src->height))) return rc;
   if ((rc = row_src_init(&rs, src, left, top, right, bottom, fill))) {
     cfx_image_release(out);
     return rc;

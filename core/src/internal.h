@@ -24,6 +24,9 @@ int cfx__cpu_avx2(void);
  * src's size with a PIL filter (not nearest), without making the padded copy: the same
  * pixels as cfx_image_pad then cfx_image_resize (image.c). */
 struct cfx_image;
+/* The one allocator of RGB images (image.c): w x h x 3 bytes, refused (CFX_ERANGE) unless
+ * 1 <= w*h <= CFX_IMAGE_DEFAULT_MAX_PIXELS, the cap of every decode and image op. */
+int cfx__image_alloc(struct cfx_image *img, int64_t w, int64_t h);
 int cfx__pad_resize(const struct cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
                     int32_t fill, int filter, struct cfx_image *out);
 
