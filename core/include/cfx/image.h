@@ -82,7 +82,7 @@ typedef struct cfx_image_info {
 } cfx_image_info;
 
 typedef struct cfx_decode_opts {
-  int64_t max_pixels;        /* refuse larger images; 0 = CFX_IMAGE_DEFAULT_MAX_PIXELS */
+  int64_t max_pixels;        /* refuse larger images; 0 (or more) = CFX_IMAGE_DEFAULT_MAX_PIXELS, the cap of every op */
   int32_t min_width;         /* JPEG scaled decode: the smallest DCT scale (1/8 .. 1) */
   int32_t min_height;        /*   whose output is at least this large; 0 = full size */
   int32_t apply_orientation; /* 1: rotate/flip the pixels as the EXIF orientation says */
