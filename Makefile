@@ -3,8 +3,12 @@
 BUILD ?= build
 JOBS  ?= 2
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+# every benchmark under bench/ (each prints its table against the tool a user would
+# pick instead); BENCHES='bench/startup.py bench/metrics.py' runs some of them
+BENCHES ?= $(filter-out bench/benchlib.py,$(sort $(wildcard bench/*.py)))
 
-.PHONY: all deps configure build test run bench sanitize format clean
+.PHONY: all deps configure build test run bench install sanitize format clean
 
 all: build
 
@@ -27,10 +31,21 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cfx experiments/scaling_models.lua
 
+# Runs every benchmark with the program and library of $(BUILD); one that fails is
+# reported and the others still run (the target fails at the end).
 bench: deps
 	@$(MAKE) --no-print-directory build
-	/usr/bin/python3 bench/op_overhead.py
-	bash bench/startup.sh
+	@failed=''; for b in $(BENCHES); do \
+	  echo "== /usr/bin/python3 $$b"; \
+	  CFX_BIN=$(abspath $(BUILD))/cfx CFX_LUAJIT_CMD=$(abspath $(BUILD))/cfx CFX_LIB=$(abspath $(BUILD))/libcfx.so \
+	    /usr/bin/python3 $$b || failed="$$failed $$b"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed"; exit 1; fi
+
+# cfx on the PATH: the program, libcfx and the Lua library under $(PREFIX) (bin/cfx,
+# lib/, share/cfx/lua); `make install PREFIX=$$HOME/.local` needs no root.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The C tests and Lua specs against an ASan+UBSan build of libcfx (LuaJIT itself is
 # not instrumented, so the runtime is preloaded).
