@@ -19,8 +19,18 @@ local function log_spaced(k_min, k_max, count)
 end
 
 -- The cpu preset's data: made on first use (cfx synth), reused afterwards.
+-- A store of an older format (made by an earlier cfx) is made again: it is ours to remake.
+local function usable(path)
+  if not cfx.fs.exists(path) then return false end
+  local ok, store = pcall(cfx.data.open, path)
+  if ok then store:close() return true end
+  if not tostring(store):match('format version') then error(store, 0) end
+  io.stderr:write(('scaling_models: %s is of an older store format; making it again\n'):format(path))
+  return false
+end
+
 local function ensure_synth(cfg)
-  if cfx.fs.exists(cfg.train_store) and cfx.fs.exists(cfg.eval_store) then return end
+  if usable(cfg.train_store) and usable(cfg.eval_store) then return end
   local dir = cfg.train_store:match('^(.*)/[^/]*$') or '.'
   io.stderr:write(('scaling_models: making the synthetic dataset in %s (once)\n'):format(dir))
   local train, eval = cfx.synth.generate { out = dir, train_generators = cfg.synth_train_generators,
