@@ -1,5 +1,7 @@
 -- augment_grid.lua: draws docs/img/augment_grid.png, what each augmentation op and
--- the RandAugment pipeline do to one image.  Run: build/cfx docs/augment_grid.lua
+-- the RandAugment pipeline do to one image.  Run: cfx docs/augment_grid.lua [OUT.png]
+-- (default: docs/img/augment_grid.png; tests/app/test_docs.py draws it elsewhere and
+-- compares it with the committed image).
 local cfx = require 'cfx'
 local A, image = cfx.augment, cfx.image
 
@@ -62,8 +64,11 @@ for i = 1, 7 do samples[i] = ra:apply(scene, { seed = seed, index = i }) end
 rows[#rows + 1] = row(samples)
 
 local grid = cfx.cat(rows, 1)
-local root = arg and arg[0] and arg[0]:match('^(.*)/docs/augment_grid%.lua$') or '.'
-os.execute('mkdir -p "' .. root .. '/docs/img"')
-local path = root .. '/docs/img/augment_grid.png'
+local path = arg and arg[1]
+if not path then
+  local root = arg and arg[0] and arg[0]:match('^(.*)/docs/augment_grid%.lua$') or '.'
+  cfx.fs.mkdirs(root .. '/docs/img')
+  path = root .. '/docs/img/augment_grid.png'
+end
 image.save(path, grid)
 print(('wrote %s (%dx%d)'):format(path, grid:size(2), grid:size(1)))

@@ -400,6 +400,23 @@ class Docs(unittest.TestCase):
             self.fail('\n\n'.join(errors))
 
 
+class Figures(unittest.TestCase):
+    def test_augment_grid_is_what_the_script_draws(self):
+        """docs/img/augment_grid.png is what docs/augment_grid.lua draws today."""
+        from PIL import Image, ImageChops
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, 'grid.png')
+            r = subprocess.run([CFX, str(ROOT / 'docs' / 'augment_grid.lua'), out], capture_output=True,
+                               text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            drawn = Image.open(out).convert('RGB')
+            committed = Image.open(ROOT / 'docs' / 'img' / 'augment_grid.png').convert('RGB')
+            self.assertEqual(drawn.size, committed.size)
+            box = ImageChops.difference(drawn, committed).getbbox()
+            self.assertIsNone(box, f'docs/img/augment_grid.png differs from what docs/augment_grid.lua draws '
+                                   f'(in the box {box}): run cfx docs/augment_grid.lua and commit the image')
+
+
 def add_tests():
     for i, p in enumerate(PAGES):
         name = f'test_{i:02d}_{p.stem.replace("-", "_")}'
