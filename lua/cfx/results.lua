@@ -586,26 +586,29 @@ function M.is_results_file(path)
 end
 
 -- ---- merging ----------------------------------------------------------------------------------------------
--- The runs of the results file at out that a merge of inputs would lose: ids that no
--- input holds, or whose copy at out was updated after every input's copy (a file
--- written or continued by hand).  A file left by an earlier merge of the same inputs
--- loses nothing.  {} when out is absent or not a results file (which open refuses).
+-- The runs of the results file at out that a merge of inputs would lose: runs of which
+-- no input holds a copy (the same id and creation time: another run of the same id is
+-- not a copy), or whose copy at out was updated after every input's (a file written or
+-- continued by hand).  A file left by an earlier merge of the same inputs loses
+-- nothing.  {} when out is absent or not a results file (which open refuses).
 local function runs_lost(inputs, out)
   if not fs.exists(out) or not M.is_results_file(out) then return {} end
-  local newest = {}
+  local newest = {} -- id .. '\0' .. created -> the latest updated among the inputs' copies
   for _, p in ipairs(inputs) do
     local log = M.open(p, { readonly = true })
     for _, id in ipairs(log:runs()) do
-      local u = log:run(id):get().updated or ''
-      if not newest[id] or u > newest[id] then newest[id] = u end
+      local a = log:run(id):get()
+      local key, u = id .. '\0' .. tostring(a.created), a.updated or ''
+      if not newest[key] or u > newest[key] then newest[key] = u end
     end
     log:close()
   end
   local lost = {}
   local log = M.open(out, { readonly = true })
   for _, id in ipairs(log:runs()) do
-    local u = log:run(id):get().updated or ''
-    if not newest[id] or u > newest[id] then lost[#lost + 1] = id end
+    local a = log:run(id):get()
+    local key, u = id .. '\0' .. tostring(a.created), a.updated or ''
+    if not newest[key] or u > newest[key] then lost[#lost + 1] = id end
   end
   log:close()
   return lost

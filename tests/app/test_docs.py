@@ -11,7 +11,8 @@ run in one scratch directory, as a user following the docs in a project director
   line without a print is an error, so every shown value is a checked one.
 - ```sh: a script run by bash -e; `cfx` and `build/cfx` are the program under test.
   A block (```sh or plain ```) whose lines start with `$ ` is a transcript: each
-  command runs and its output (stdout and stderr) must match the lines below it.
+  command runs and its output (stdout and stderr) must match the lines below it; it
+  must exit 0, or N when the command ends with the comment `# exits N`.
 - ```python: run by /usr/bin/python3.
 - Expected output (a transcript, a `-->`, or a plain block marked `output`) matches the
   actual output line by line with runs of spaces collapsed and blank lines ignored; a
@@ -220,8 +221,10 @@ class Runner:
             for cmd, expected in cmds:
                 r = subprocess.run(['bash', '-c', cmd], cwd=self.work, env=self.env, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
-                if r.returncode != 0:
-                    return f'{block.where}: `{cmd}` exited {r.returncode}:\n{r.stdout}'
+                m = re.search(r'#\s*exits?\s+(\d+)\b', cmd)  # `$ cmd   # exits 1`: the status shown
+                want = int(m.group(1)) if m else 0
+                if r.returncode != want:
+                    return f'{block.where}: `{cmd}` exited {r.returncode}, not {want}:\n{r.stdout}'
                 e, a = norm(expected), norm(r.stdout.splitlines())
                 if not matches(e, a):
                     return f'{block.where}: `{cmd}` printed something else\n' + diff(e, a)

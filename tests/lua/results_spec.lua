@@ -326,6 +326,12 @@ describe('cfx.results', function()
     assert.is_true(contains(e, "mine.h5 already exists and holds 1 run that no input has (or a newer copy of): " ..
       "'baseline'; it is not replaced: give another output path, or move it away"), e)
     assert.same({ 'baseline' }, cfx.results.open(mine, { readonly = true }):runs()) -- untouched
+    -- another run of the same id is not a copy, even when the inputs' is newer
+    local other = file(dir .. '/c/other.h5', { 'k=3' }, 'paper')
+    local later = file(dir .. '/c/later.h5', { 'k=3' }, 'cpu')
+    ok, e = pcall(cfx.results.collect, { later }, other)
+    assert.is_false(ok)
+    assert.is_true(contains(e, "other.h5 already exists and holds 1 run that no input has (or a newer copy of): 'k=3'"), e)
     -- unless asked
     r = cfx.results.collect({ a, b }, mine, { replace = true })
     assert.same({ 'k=3', 'k=8', 'k=23' }, cfx.results.open(mine, { readonly = true }):runs())
