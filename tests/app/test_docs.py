@@ -200,7 +200,7 @@ class Runner:
 
     def proc(self, cmd, **kw):
         return subprocess.run(cmd, cwd=self.work, env=self.env, capture_output=True, text=True,
-                              timeout=TIMEOUT, **kw)
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT, **kw)
 
     def check_output(self, block, out):
         if block.output is not None:
@@ -220,7 +220,8 @@ class Runner:
                     cur[1].append(l)
             for cmd, expected in cmds:
                 r = subprocess.run(['bash', '-c', cmd], cwd=self.work, env=self.env, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=TIMEOUT)
                 m = re.search(r'#\s*exits?\s+(\d+)\b', cmd)  # `$ cmd   # exits 1`: the status shown
                 want = int(m.group(1)) if m else 0
                 if r.returncode != want:
@@ -394,8 +395,8 @@ class Docs(unittest.TestCase):
                 todo.append(b)
 
         def report(b, e, dt):
-            print(f'  {b.where} {b.lang or "transcript"}: {"ok" if not e else "FAILED"} ({dt:.1f} s)',
-                  flush=True)
+            kind = 'transcript' if b.lang != 'lua' and b.transcript() else b.lang
+            print(f'  {b.where} {kind}: {"ok" if not e else "FAILED"} ({dt:.1f} s)', flush=True)
             if e:
                 errors.append(e)
         self.runner.run_blocks(todo, report)
