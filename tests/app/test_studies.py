@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""A smoke grid of every study script on cfx.study: each runs its cpu preset end to end on
+tiny synthetic data (a few steps, one subset), as a user would, through the cfx program,
+and its results file holds what its report and notebook read.
+
+Run:  /usr/bin/python3 tests/app/test_studies.py   (from the repo root).
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import h5py
+
+ROOT = Path(__file__).resolve().parents[2]
+CFX = str((ROOT / os.environ.get('CFX_BIN', 'build/cfx')).resolve())
+
+
+class Studies(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = Path(tempfile.mkdtemp(prefix='cfx_studies_'))
+        d = cls.dir / 'data'
+        cls.tiny = [f'train_store={d}/train.h5', f'eval_store={d}/eval.h5', 'synth_train_generators=8',
+                    'synth_eval_generators=4', 'synth_per_generator=16', 'k=4', 'budget=32', 'steps=4', 'batch=8',
+                    'workers=1', 'subset_ids=1', 'checkpoint_every=4']
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def run_study(self, name, *extra):
+        t0 = time.time()
+        r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), *self.tiny, *extra, '--out',
+                            str(self.dir / 'out')], capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, CFX_THREADS='2'))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        print(f'{name}: {time.time() - t0:.1f} s')
+        f = h5py.File(self.dir / 'out' / f'{name}-cpu.h5', 'r')
+        self.addCleanup(f.close)
+        runs = [f['runs'][k] for k in f['runs']]
+        self.assertTrue(runs and all(r.attrs['status'] == 'done' for r in runs))
+        return r.stdout, runs
+
+    def test_list_prints_every_grid(self):
+        for name in ('backbones', 'robustness', 'iterations', 'frozen_vs_finetuned'):
+            r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), '--list'], capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('grid:', r.stdout)
+
+    def test_backbones(self):
+        out, runs = self.run_study('backbones')
+        self.assertEqual(sorted(r.attrs['config'] and __import__('json').loads(r.attrs['config'])['model'] for r in runs),
+                         ['convnext_micro', 'resnet_micro', 'vit_micro_patch8_64'])
+        for name in ('convnext_micro', 'resnet_micro', 'vit_micro_patch8_64'):
+            self.assertIn(name, out)
+
+    def test_robustness(self):
+        out, runs = self.run_study('robustness')
+        self.assertEqual(len(runs), 2)  # with and without augmentation
+        for r in runs:
+            for ds in ('synth', 'jpeg@50', 'blur@2', 'rotate@15', 'resize@0.5', 'pad@0.1', 'shear@15'):
+                self.assertIn(ds, r['eval'])
+        self.assertIn('jpeg@50', out)
+
+    def test_iterations(self):
+        _, runs = self.run_study('iterations', 'eval_every=2')
+        curve = runs[0]['curve/synth'][:]
+        self.assertEqual(list(curve['step']), [2, 4])
+
+    def test_frozen_vs_finetuned(self):
+        out, runs = self.run_study('frozen_vs_finetuned', 'pretrain_steps=2', 'pretrain_pool=16',
+                                   f'pretrained_dir={self.dir}/pretrained')
+        self.assertEqual(len(runs), 4)
+        self.assertTrue((self.dir / 'pretrained' / 'vit_micro_patch8_64.safetensors').exists())
+        self.assertIn('frozen', out)
+
+
+if __name__ == '__main__':
+    unittest.main()
