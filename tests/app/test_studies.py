@@ -46,7 +46,7 @@ class Studies(unittest.TestCase):
         return r.stdout, runs
 
     def test_list_prints_every_grid(self):
-        for name in ('backbones', 'robustness', 'iterations', 'frozen_vs_finetuned'):
+        for name in ('backbones', 'robustness', 'iterations', 'frozen_vs_finetuned', 'num_images', 'diversity'):
             r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), '--list'], capture_output=True,
                                text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -78,6 +78,18 @@ class Studies(unittest.TestCase):
         self.assertEqual(len(runs), 4)
         self.assertTrue((self.dir / 'pretrained' / 'vit_micro_patch8_64.safetensors').exists())
         self.assertIn('frozen', out)
+
+    def test_num_images(self):
+        out, runs = self.run_study('num_images', 'budgets=16,32', 'many_k=4', 'few_k=2')
+        self.assertEqual(len(runs), 4)  # 2 budgets x many/few
+        for r in runs:
+            cfg = __import__('json').loads(r.attrs['config'])
+            self.assertEqual(int(r.attrs['train_images']), 2 * cfg['budget'])  # the budget filled, reals balanced
+
+    def test_diversity(self):
+        out, runs = self.run_study('diversity', 'eval_subsets=')  # the tiny eval store has no commercial generator
+        self.assertEqual(len(runs), 3)
+        self.assertIn('systematic,manual', out)
 
 
 if __name__ == '__main__':
