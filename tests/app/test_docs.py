@@ -33,13 +33,14 @@ Every ```lua, ```sh and ```python block is run unless marked skip; other blocks
 README's setup block: `cfx synth --out data/synth`), `photo.jpg`, and links to
 experiments/ and to the program as build/cfx.
 """
-import json
+import itertools
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -196,7 +197,7 @@ class Runner:
         # slower (the examples' outputs do not depend on it)
         self.env['CFX_THREADS'] = os.environ.get('CFX_DOCS_THREADS', '1')
         (work / '.driver.lua').write_text(DRIVER)
-        self.n = 0
+        self.ids = itertools.count(1)  # chunk and check numbers (the setup runs in a thread)
 
     def proc(self, cmd, **kw):
         return subprocess.run(cmd, cwd=self.work, env=self.env, capture_output=True, text=True,
@@ -255,17 +256,16 @@ class Runner:
                 for k, l in enumerate(body):
                     m = PRINT_CHECK.match(l)
                     if m:
-                        self.n += 1
-                        expect.append((self.n, b, g.line + k, m.group(3)))
-                        l = f'{m.group(1)}__doc_check({self.n}, {m.group(2)})'
+                        n = next(self.ids)
+                        expect.append((n, b, g.line + k, m.group(3)))
+                        l = f'{m.group(1)}__doc_check({n}, {m.group(2)})'
                     elif '-->' in l:
                         expect.append((None, b, g.line + k, l))
                     lines.append(l)
-            self.n += 1
-            chunk = self.work / f'.chunk{self.n}.lua'
+            chunk = self.work / f'.chunk{next(self.ids)}.lua'
             chunk.write_text('\n'.join(lines) + '\n')
             args.append(f'{chunk}={b.page.relative_to(ROOT)}')
-        checks = self.work / '.checks'
+        checks = self.work / f'.checks{next(self.ids)}'
         checks.write_text('')
         r = self.proc([CFX, str(self.work / '.driver.lua'), str(checks)] + args)
         outs = r.stdout.split('\n@@docs-block ')[1:]
@@ -305,23 +305,26 @@ class Runner:
             results.append('\n'.join(problems) or None)
         return results
 
-    def run_blocks(self, blocks, report):
-        """Runs blocks in order (consecutive ```lua blocks in one process); report(block,
-        error or None, seconds)."""
+    def run_blocks(self, blocks, report, before=lambda blocks: None):
+        """Runs blocks in order (consecutive ```lua blocks in one process); before(list of
+        blocks) is called before they run, report(block, error or None, seconds) after."""
         i = 0
         while i < len(blocks):
             b = blocks[i]
-            t0 = time.time()
             if b.lang == 'lua':
                 j = i
                 while j < len(blocks) and blocks[j].lang == 'lua':
                     j += 1
+                before(blocks[i:j])
+                t0 = time.time()
                 errs = self.lua(blocks[i:j])
                 dt = (time.time() - t0) / (j - i)
                 for bb, e in zip(blocks[i:j], errs):
                     report(bb, e, dt)
                 i = j
                 continue
+            before([b])
+            t0 = time.time()
             if b.lang == 'sh' or (b.lang == '' and b.transcript()):
                 e = self.sh(b)
             elif b.lang == 'python':
@@ -336,8 +339,22 @@ def runnable(b):
     return b.lang in RUNNABLE or (b.lang == '' and b.transcript())
 
 
+# A block that reads the setup's data waits until the setup is done; the others run
+# meanwhile (the setup is `cfx synth --out data/synth`, the bulk of the test's time).
+NEEDS_SETUP = re.compile(r'\bdata/synth/')
+
+
+def needs_setup(b):
+    return any(NEEDS_SETUP.search(g.text) for g in (b.group or [b]))
+
+
+def page_needs_setup(blocks):
+    return any(runnable(b) and b.directive not in ('skip', 'setup', 'file') and needs_setup(b) for b in blocks)
+
+
 class Docs(unittest.TestCase):
-    """One test per page, in reading order, all in one scratch directory."""
+    """One test per page, all in one scratch directory: README.md and docs/*.md in reading
+    order, except that the pages that read the setup's data come last."""
 
     @classmethod
     def setUpClass(cls):
@@ -364,25 +381,41 @@ class Docs(unittest.TestCase):
             print(f'  setup {b.where} {b.lang}: {"ok" if not e else "FAILED"} ({dt:.1f} s)', flush=True)
             if e:
                 cls.setup_errors.append(e)
-        t0 = time.time()
         reuse = os.environ.get('CFX_DOCS_REUSE_DATA')  # while editing docs: a data/ made before
         if reuse:
             os.symlink(os.path.abspath(reuse), cls.work / 'data')
             print(f'  setup: using {reuse} for data/', flush=True)
             setup = []
-        cls.runner.run_blocks(setup, report)
-        print(f'  setup: {time.time() - t0:.1f} s', flush=True)
+        cls.setup_done = threading.Event()
+
+        def run_setup():
+            t0 = time.time()
+            try:
+                cls.runner.run_blocks(setup, report)
+            except Exception as e:  # noqa: BLE001 -- reported by every page that waits
+                cls.setup_errors.append(f'setup: {e!r}')
+            print(f'  setup: {time.time() - t0:.1f} s', flush=True)
+            cls.setup_done.set()
+        threading.Thread(target=run_setup, daemon=True).start()
+
+    @classmethod
+    def wait_setup(cls, blocks):
+        if any(needs_setup(b) for b in blocks) and not cls.setup_done.is_set():
+            t0 = time.time()
+            cls.setup_done.wait()
+            print(f'  (waited {time.time() - t0:.1f} s for the setup)', flush=True)
+        if cls.setup_errors:
+            raise AssertionError('setup failed:\n' + '\n'.join(cls.setup_errors))
 
     @classmethod
     def tearDownClass(cls):
+        cls.setup_done.wait()
         shutil.rmtree(cls.work, ignore_errors=True)
         for where, reason in cls.skipped:
             print(f'  skipped {where}: {reason}')
         print(f'  {len(cls.skipped)} blocks skipped')
 
     def page(self, p):
-        if self.setup_errors:
-            self.fail('setup failed:\n' + '\n'.join(self.setup_errors))
         todo, errors = [], []
         for b in self.pages[p]:
             if b.directive in ('setup', 'file'):
@@ -399,7 +432,7 @@ class Docs(unittest.TestCase):
             print(f'  {b.where} {kind}: {"ok" if not e else "FAILED"} ({dt:.1f} s)', flush=True)
             if e:
                 errors.append(e)
-        self.runner.run_blocks(todo, report)
+        self.runner.run_blocks(todo, report, self.wait_setup)
         if errors:
             self.fail('\n\n'.join(errors))
 
@@ -422,7 +455,9 @@ class Figures(unittest.TestCase):
 
 
 def add_tests():
-    for i, p in enumerate(PAGES):
+    # the pages that need the setup's data last, so that the others run while it is made
+    order = sorted(PAGES, key=lambda p: (page_needs_setup(parse(p)), ALL_PAGES.index(p)))
+    for i, p in enumerate(order):
         name = f'test_{i:02d}_{p.stem.replace("-", "_")}'
         setattr(Docs, name, lambda self, p=p: self.page(p))
 
