@@ -30,8 +30,13 @@ An HTML comment on the line before a fence changes what happens to the block:
 
 Every ```lua, ```sh and ```python block is run unless marked skip; other blocks
 (diagrams, formats) are text.  The scratch directory holds `data/synth` (made by the
-README's setup block: `cfx synth --out data/synth`), `photo.jpg`, and links to
-experiments/ and to the program as build/cfx.
+README's setup block: `cfx synth --out data/synth`), `photo.jpg` (128 x 96), and links
+to experiments/ and to the program as build/cfx.  The figure docs/img/augment_grid.png
+must be what docs/augment_grid.lua draws.
+
+Environment: CFX_BIN (the program), CFX_DOCS_THREADS (libtorch threads, 1 by default),
+CFX_DOCS_REUSE_DATA=DIR (while editing docs: use DIR as data/ instead of running the
+setup).  Page names as arguments (`data`, `README`) run those pages only.
 """
 import itertools
 import os
