@@ -28,8 +28,10 @@
  *
  * SIGUSR1 and SIGTERM only record the signal (Slurm sends them before a time limit or
  * a preemption): Lua polls it with cfx.host.signal(), and a trainer checkpoints and
- * exits.  A second SIGTERM while the first is still pending (not cleared) terminates
- * the process, so a script that never polls can still be stopped with `kill` twice.
+ * returns.  A script that ends normally while the signal is still pending (not cleared)
+ * exits with CFX_EXIT_REQUEUE (75), so a batch script requeues it.  A second SIGTERM
+ * while the first is still pending (not cleared) terminates the process, so a script
+ * that never polls can still be stopped with `kill` twice.
  * All handlers use SA_RESTART while Lua code runs so that C code in libcfx (file
  * reads, libtorch, HDF5) never sees EINTR.
  */
@@ -55,6 +57,7 @@
 #include <lualib.h>
 
 #include "app.h"
+#include "cfx/common.h" /* CFX_EXIT_REQUEUE (the program does not link libcfx) */
 
 #ifndef CFX_VERSION_STRING
 #define CFX_VERSION_STRING "unknown"
@@ -703,6 +706,9 @@ static int pmain(lua_State *L) {
     s->status = 1;
   } else {
     s->status = code;
+    /* asked to stop (USR1/TERM, still pending: cfx.train.fit checkpoints and returns, and
+     * leaves it so) and ended normally: "try again", a batch script requeues it */
+    if (code == 0 && flag_signal != 0) s->status = CFX_EXIT_REQUEUE;
   }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string.h>
@@ -47,6 +48,12 @@ int cfx__fail(int code, const char *fmt, ...) {
 }
 
 const char *cfx_version(void) { return CFX_VERSION_STRING; }
+
+double cfx_clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int cfx_cpu_count(void) {
   cpu_set_t set;

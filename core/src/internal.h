@@ -1,8 +1,16 @@
-/* internal.h: helpers shared by the C sources of libcfx; not part of the public API. */
+/* internal.h: helpers shared by the sources of libcfx (core/src, and core/torch through
+ * shim.h); not part of the public API, and not exported from the library. */
 #ifndef CFX_INTERNAL_H
 #define CFX_INTERNAL_H
 
 #include "cfx/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Record msg as cfx_last_error() for this thread and return code (a negative CFX_E*). */
+int cfx__set_error(int code, const char *msg);
 
 /* Format a message into cfx_last_error() and return code (a negative CFX_E*). */
 __attribute__((format(printf, 2, 3))) int cfx__fail(int code, const char *fmt, ...);
@@ -20,14 +28,18 @@ int cfx__fsync_path(const char *path, int dir);
  * speed only; the tests run both (cfx_cpu_capability() names the level). */
 int cfx__cpu_avx2(void);
 
-/* Pad src by a border of one colour (0xRRGGBB) and resample the padded picture back to
- * src's size with a PIL filter (not nearest), without making the padded copy: the same
- * pixels as cfx_image_pad then cfx_image_resize (image.c). */
 struct cfx_image;
 /* The one allocator of RGB images (image.c): w x h x 3 bytes, refused (CFX_ERANGE) unless
  * 1 <= w*h <= CFX_IMAGE_DEFAULT_MAX_PIXELS, the cap of every decode and image op. */
 int cfx__image_alloc(struct cfx_image *img, int64_t w, int64_t h);
+/* Pad src by a border of one colour (0xRRGGBB) and resample the padded picture back to
+ * src's size with a PIL filter (not nearest), without making the padded copy: the same
+ * pixels as cfx_image_pad then cfx_image_resize (image.c). */
 int cfx__pad_resize(const struct cfx_image *src, int32_t left, int32_t top, int32_t right, int32_t bottom,
                     int32_t fill, int filter, struct cfx_image *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

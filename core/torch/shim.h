@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cfx/tensor.h"
+#include "../src/internal.h" /* cfx__set_error, shared with core/src, not exported */
 
 struct cfx_tensor {
   at::Tensor t;

@@ -346,18 +346,18 @@ int cfx_tensor_clone(const cfx_tensor *t, cfx_tensor **out) {
 int cfx_manual_seed(uint64_t seed) {
   return guard("manual_seed", {}, [&] { torch::manual_seed(seed); });
 }
-int cfx_rng_get_state(cfx_tensor **out) {
-  return make("rng_get_state", out, {}, [&] {
+int cfx_get_rng_state(cfx_tensor **out) {
+  return make("get_rng_state", out, {}, [&] {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     return gen.get_state();
   });
 }
-int cfx_rng_set_state(const cfx_tensor *state) {
-  return guard("rng_set_state", {state}, [&] {
+int cfx_set_rng_state(const cfx_tensor *state) {
+  return guard("set_rng_state", {state}, [&] {
     const at::Tensor &s = T(state);
     if (s.scalar_type() != at::kByte || s.dim() != 1 || !s.device().is_cpu())
-      throw std::invalid_argument("rng state must be a 1-d uint8 CPU tensor from rng_get_state");
+      throw std::invalid_argument("rng state must be a 1-d uint8 CPU tensor from get_rng_state");
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(s);

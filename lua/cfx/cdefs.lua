@@ -15,7 +15,8 @@ typedef enum cfx_errno {
  uint64_t cfx_hash64(const void *data, int64_t n, uint64_t seed);
  void cfx_free(void *p);
  int cfx_isatty(int fd);
- int cfx__set_error(int code, const char *msg);
+ double cfx_clock(void);
+enum { CFX_EXIT_REQUEUE = 75 };
 typedef struct cfx_image {
  uint8_t *data;
  int32_t width;
@@ -658,8 +659,8 @@ typedef void (*cfx_release_fn)(void *ctx);
  int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int nsize, const double *scales,
  int mode, int align_corners, int antialias, cfx_tensor **out);
  int cfx_manual_seed(uint64_t seed);
- int cfx_rng_get_state(cfx_tensor **out);
- int cfx_rng_set_state(const cfx_tensor *state);
+ int cfx_get_rng_state(cfx_tensor **out);
+ int cfx_set_rng_state(const cfx_tensor *state);
  int cfx_tensor_requires_grad_(cfx_tensor *t, int requires_grad);
  int cfx_tensor_backward(const cfx_tensor *t, const cfx_tensor *grad, int retain_graph,
  int create_graph);

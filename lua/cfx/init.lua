@@ -92,12 +92,12 @@ end
 -- The CPU generator's state as a uint8 tensor, and back (for checkpoints).
 function cfx.get_rng_state()
   local out = ffi.new('cfx_tensor*[1]')
-  check(C.cfx_rng_get_state(out))
+  check(C.cfx_get_rng_state(out))
   return tensor.wrap(out[0])
 end
 function cfx.set_rng_state(state)
   if not tensor.is_tensor(state) then raise('set_rng_state: expected a uint8 tensor') end
-  check(C.cfx_rng_set_state(state.h))
+  check(C.cfx_set_rng_state(state.h))
 end
 
 -- ---- runtime ---------------------------------------------------------------------------

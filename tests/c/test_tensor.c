@@ -2,8 +2,10 @@
  * blob with its release callback, errors (codes and messages, never a crash),
  * autograd, grad mode, autocast nesting, random state and the live-bytes counter.
  * Numerical agreement with PyTorch op by op is in tests/reference/. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <math.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cfx/cfx.h"
 #include "check.h"
@@ -150,13 +152,13 @@ static void test_rng(void) {
   cfx_tensor *state = NULL, *a = NULL, *b = NULL;
   int eq = 0;
   CHECK_OK(cfx_manual_seed(42));
-  CHECK_OK(cfx_rng_get_state(&state));
+  CHECK_OK(cfx_get_rng_state(&state));
   CHECK_OK(cfx_tensor_randn(&n, 1, CFX_FLOAT32, CFX_CPU, &a));
-  CHECK_OK(cfx_rng_set_state(state));
+  CHECK_OK(cfx_set_rng_state(state));
   CHECK_OK(cfx_tensor_randn(&n, 1, CFX_FLOAT32, CFX_CPU, &b));
   CHECK_OK(cfx_tensor_equal(a, b, &eq));
   CHECK(eq == 1);
-  CHECK(cfx_rng_set_state(a) == CFX_EINVAL); /* not a state tensor */
+  CHECK(cfx_set_rng_state(a) == CFX_EINVAL); /* not a state tensor */
   cfx_tensor_free(state);
   cfx_tensor_free(a);
   cfx_tensor_free(b);
@@ -180,6 +182,15 @@ static void test_runtime(void) {
   CHECK(cfx_cpu_count() >= 1);
   CHECK(cfx_cuda_device_count() >= 0);
   CHECK(strlen(cfx_version()) >= 5);
+  {
+    /* a monotonic wall clock: it advances across a 20 ms sleep by about that much (CPU
+     * time would not: the sleep uses none) */
+    struct timespec ms20 = {0, 20 * 1000 * 1000};
+    double t0 = cfx_clock();
+    nanosleep(&ms20, NULL);
+    double dt = cfx_clock() - t0;
+    CHECK(dt >= 0.019 && dt < 5.0);
+  }
   CHECK(cfx_dtype_size(CFX_BFLOAT16) == 2 && cfx_dtype_size(CFX_INT64) == 8 && cfx_dtype_size(42) == 0);
 }
 

@@ -68,8 +68,15 @@ CFX_API void cfx_free(void *p);
 /* 1 when file descriptor fd is a terminal (progress bars go quiet otherwise). */
 CFX_API int cfx_isatty(int fd);
 
-/* Internal: record a failure message for this thread and return code. */
-CFX_API int cfx__set_error(int code, const char *msg);
+/* Seconds of a monotonic wall clock (CLOCK_MONOTONIC), for timing: the same clock as the
+ * cfx program's cfx.host.clock(); Lua's os.clock is CPU time. */
+CFX_API double cfx_clock(void);
+
+/* The exit status of a run that a SIGUSR1 or SIGTERM stopped after writing its checkpoint
+ * (sysexits' EX_TEMPFAIL, "try again"): the cfx program and the experiment runner exit
+ * with it, and a Slurm batch script requeues the task on it.  Defined here once for the
+ * program (core/app), the Lua library and the batch scripts it writes. */
+enum { CFX_EXIT_REQUEUE = 75 };
 
 #ifdef __cplusplus
 }

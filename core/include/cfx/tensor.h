@@ -351,11 +351,13 @@ CFX_API int cfx_tensor_interpolate(const cfx_tensor *x, const int64_t *size, int
                                    int mode, int align_corners, int antialias, cfx_tensor **out);
 
 /* ---- random numbers --------------------------------------------------------------- */
+/* libtorch's generators, named as torch.manual_seed / get_rng_state / set_rng_state (not
+ * the xoshiro cfx_rng of augment.h, which the image pipelines seed per sample). */
 /* Seeds the CPU generator and every CUDA generator. */
 CFX_API int cfx_manual_seed(uint64_t seed);
-/* The CPU generator's full state as a uint8 tensor (for checkpoints). */
-CFX_API int cfx_rng_get_state(cfx_tensor **out);
-CFX_API int cfx_rng_set_state(const cfx_tensor *state);
+/* The CPU generator's full state as a uint8 tensor (for checkpoints), and back. */
+CFX_API int cfx_get_rng_state(cfx_tensor **out);
+CFX_API int cfx_set_rng_state(const cfx_tensor *state);
 
 /* ---- autograd ------------------------------------------------------------------- */
 CFX_API int cfx_tensor_requires_grad_(cfx_tensor *t, int requires_grad);
