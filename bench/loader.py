@@ -37,7 +37,7 @@ local aug = cfx.augment.compose { cfx.augment.eval { resize = 256, crop = 0 },
   cfx.augment.randaugment { crop = 224, ops = { 'hflip' }, n_max = 1 } }
 local per_epoch = math.ceil(s:count() / 32)
 local L = cfx.data.loader { store = s, augment = aug, batch = 32, workers = workers, seed = 1,
-  max_batches = per_epoch * (epochs + 1), threads = false, decode_min_size = scaled and 256 or 0 }
+  max_batches = per_epoch * (epochs + 1), decode_min_size = scaled and 256 or 0 }
 for _ = 1, per_epoch do L:next() end -- warm-up epoch
 -- wall time: the cfx program's monotonic clock (os.clock would count CPU time)
 local host = package.loaded['cfx.host']

@@ -5,7 +5,6 @@
 -- of a one-feature classifier, folded to >= 0.5) and flags it above a threshold.  With
 -- several stores it also looks for duplicate images (same bytes) between them.
 local core = require 'cfx.core'
-local tensor = require 'cfx.tensor'
 local image = require 'cfx.image'
 local metrics = require 'cfx.metrics'
 local ffi, C = core.ffi, core.C
@@ -37,9 +36,7 @@ local function collect(store)
   local unreadable = 0
   for i = 1, n do
     labels[i] = store:label(i)
-    if C.cfx_store_read_prefix(store.handle, i - 1, buf, PREFIX, got) ~= 0 then
-      core.raise(ffi.string(C.cfx_last_error()))
-    end
+    core.check(C.cfx_store_read_prefix(store.handle, i - 1, buf, PREFIX, got))
     local ok, info = pcall(image.probe, ffi.string(buf, got[0]))
     local bytes = store:size_of(i)
     if ok then
@@ -83,7 +80,7 @@ end
 -- cfx.audit.store(store [, {threshold=0.65}]) -> {features = {name = {score=, auc=,
 -- flagged=, n=, real=summary, fake=summary}}, unreadable=, flagged={names}}
 function M.store(store, opts)
-  local o = tensor.options(opts, { threshold = 0.65 }, 'audit')
+  local o = core.options(opts, { threshold = 0.65 }, 'audit')
   local cols, labels, unreadable = collect(store)
   local report = { path = store.path, images = store:count(), unreadable = unreadable, features = {}, flagged = {},
     threshold = o.threshold }

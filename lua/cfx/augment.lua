@@ -4,11 +4,9 @@
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local image = require 'cfx.image'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
-
-local function err(prefix) raise(prefix .. ffi.string(C.cfx_last_error())) end
 
 local function range(v, what, fname)
   if type(v) ~= 'table' or type(v[1]) ~= 'number' or type(v[2]) ~= 'number' then
@@ -30,7 +28,7 @@ Pipeline.__index = Pipeline
 
 local function new_pipeline(stages)
   local box = ffi.new('cfx_augment*[1]')
-  if C.cfx_augment_new(box) ~= 0 then err('augment: ') end
+  check(C.cfx_augment_new(box), 'augment')
   local p = setmetatable({ handle = ffi.gc(box[0], C.cfx_augment_free), stages = stages }, Pipeline)
   for _, s in ipairs(stages) do s.add(p.handle) end
   return p
@@ -48,7 +46,7 @@ function Pipeline:apply(t, seed)
   end
   local img, keep = image.tensor_to_image(t, 'augment')
   local res = ffi.new('cfx_image')
-  if C.cfx_augment_apply(self.handle, img, seed, res) ~= 0 then err('augment: ') end
+  check(C.cfx_augment_apply(self.handle, img, seed, res), 'augment')
   local _ = keep
   return image.image_to_tensor(res)
 end
@@ -73,7 +71,7 @@ local ra_defaults = {
 }
 
 local function randaugment_stage(opts)
-  local o = tensor.options(opts, ra_defaults, 'randaugment')
+  local o = core.options(opts, ra_defaults, 'randaugment')
   local c = ffi.new('cfx_randaugment_opts')
   C.cfx_randaugment_defaults(c)
   c.crop, c.n_max = o.crop, o.n_max
@@ -102,27 +100,27 @@ local function randaugment_stage(opts)
   c.cutout_p = o.cutout_p
   c.cutout_min, c.cutout_max = range(o.cutout, 'cutout', 'randaugment')
   return { name = ('randaugment(crop=%d, n_max=%d)'):format(o.crop, o.n_max), opts = o,
-    add = function(h) if C.cfx_augment_add_randaugment(h, c) ~= 0 then err('') end end }
+    add = function(h) check(C.cfx_augment_add_randaugment(h, c)) end }
 end
 
 local function eval_stage(opts)
-  local o = tensor.options(opts, { resize = 256, crop = 224, filter = 'bilinear' }, 'eval')
+  local o = core.options(opts, { resize = 256, crop = 224, filter = 'bilinear' }, 'eval')
   local resize = o.resize or 0
   if resize == false then resize = 0 end
   local filter = image.filters[o.filter]
   if not filter then raise(('eval: unknown filter %s'):format(tostring(o.filter))) end
   return { name = ('eval(resize=%d, crop=%d)'):format(resize, o.crop or 0), opts = o,
-    add = function(h) if C.cfx_augment_add_eval(h, resize, o.crop or 0, filter) ~= 0 then err('') end end }
+    add = function(h) check(C.cfx_augment_add_eval(h, resize, o.crop or 0, filter)) end }
 end
 
 local function perturb_stage(opts)
-  local o = tensor.options(opts, { kind = 'jpeg', level = 0 }, 'perturb')
+  local o = core.options(opts, { kind = 'jpeg', level = 0 }, 'perturb')
   local kind = M.perturb_kinds[o.kind]
   if not kind then
     raise(("perturb: unknown kind '%s' (known: jpeg, blur, rotate, resize, pad, shear)"):format(tostring(o.kind)))
   end
   return { name = ('perturb(%s=%g)'):format(o.kind, o.level), opts = o,
-    add = function(h) if C.cfx_augment_add_perturb(h, kind, o.level) ~= 0 then err('') end end }
+    add = function(h) check(C.cfx_augment_add_perturb(h, kind, o.level)) end }
 end
 
 -- cfx.augment.randaugment{crop=224, n_max=2, ops='all'|{names}, jpeg={75, 100},
@@ -149,7 +147,7 @@ local function op(fname, fn)
   return function(t, ...)
     local img, keep = image.tensor_to_image(t, fname)
     local res = ffi.new('cfx_image')
-    if fn(img, res, ...) ~= 0 then err(fname .. ': ') end
+    check(fn(img, res, ...), fname)
     local _ = keep
     return image.image_to_tensor(res)
   end
@@ -168,7 +166,7 @@ M.crop = op('crop', function(img, res, x, y, w, h, fill) return C.cfx_image_crop
 M.center_crop = op('center_crop', function(img, res, w, h) return C.cfx_image_center_crop(img, w, h or w, res) end)
 -- affine(t, {angle=0, translate={0, 0}, scale=1, shear={0, 0}, filter='bilinear', fill=0})
 M.affine = op('affine', function(img, res, opts)
-  local o = tensor.options(opts, { angle = 0, translate = { 0, 0 }, scale = 1, shear = { 0, 0 }, filter = 'bilinear',
+  local o = core.options(opts, { angle = 0, translate = { 0, 0 }, scale = 1, shear = { 0, 0 }, filter = 'bilinear',
     fill = 0 }, 'affine')
   local sh = type(o.shear) == 'number' and { o.shear, 0 } or o.shear
   return C.cfx_image_affine(img, o.angle, o.translate[1], o.translate[2], o.scale, sh[1], sh[2],
@@ -176,7 +174,7 @@ M.affine = op('affine', function(img, res, opts)
 end)
 -- pad(t, {left, top, right, bottom} [, {fill=0, resize_back=false}])
 M.pad = op('pad', function(img, res, p, opts)
-  local o = tensor.options(opts, { fill = 0, resize_back = false }, 'pad')
+  local o = core.options(opts, { fill = 0, resize_back = false }, 'pad')
   return C.cfx_image_pad(img, p[1], p[2], p[3], p[4], rgb(o.fill), o.resize_back and 1 or 0, res)
 end)
 M.cutout = op('cutout', function(img, res, x, y, w, h, fill) return C.cfx_image_cutout(img, x - 1, y - 1, w, h, rgb(fill), res) end)

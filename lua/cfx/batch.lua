@@ -8,9 +8,7 @@
 local core = require 'cfx.core'
 local augment = require 'cfx.augment'
 local tensor = require 'cfx.tensor'
-local C, raise, check = core.C, core.raise, core.check
-
-local function pack(...) return { n = select('#', ...), ... } end
+local C, raise = core.C, core.raise
 
 local M = {}
 
@@ -76,7 +74,7 @@ end
 local runner_defaults = { device = 'cpu', precision = 'fp32', mean = augment.imagenet_mean,
   std = augment.imagenet_std, labels = true, who = 'cfx.batch.runner' }
 function M.runner(opts)
-  local o = tensor.options(opts, runner_defaults, 'cfx.batch.runner')
+  local o = core.options(opts, runner_defaults, 'cfx.batch.runner')
   local device = o.device
   M.parse_device(device, o.who)
   if device == 'auto' then raise(o.who .. ": runner needs a resolved device (cfx.batch.device('auto'))") end
@@ -95,12 +93,7 @@ function M.runner(opts)
       if cuda then y = y:to(device) end
     end
     if not cast_code then return fn(x, y, b) end
-    -- as cfx.autocast (init.lua, a layer above): the region is left however fn ends
-    check(C.cfx_autocast_enter(dev_code, cast_code))
-    local r = pack(pcall(fn, x, y, b))
-    check(C.cfx_autocast_exit(dev_code))
-    if not r[1] then error(r[2], 0) end
-    return unpack(r, 2, r.n)
+    return tensor.with_autocast(dev_code, cast_code, fn, x, y, b) -- cfx.autocast's region
   end
 end
 

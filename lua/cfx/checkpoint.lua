@@ -19,7 +19,8 @@ local safetensors = require 'cfx.safetensors'
 local json = require 'cfx.json'
 local fs = require 'cfx.fs'
 local batch = require 'cfx.batch'
-local C, raise = core.C, core.raise
+local results = require 'cfx.results'
+local raise = core.raise
 
 local M = { format = 'cfx-checkpoint', version = '1' }
 
@@ -59,7 +60,7 @@ function M.save(path, parts)
     for k, v in pairs(st) do tensors['optim.' .. k] = v end
     header.optim = meta
   end
-  tensors['rng.torch'] = require('cfx').get_rng_state()
+  tensors['rng.torch'] = tensor.get_rng_state()
   if parts.losses and #parts.losses > 0 then
     tensors['train.losses'] = tensor.tensor(parts.losses, { dtype = 'float64' })
   end
@@ -74,7 +75,7 @@ end
 -- state stays there, it is the CPU generator's).  Refuses files that are not cfx
 -- checkpoints, and a map_location this build or node does not have (cfx.batch.device).
 function M.load(path, opts)
-  local o = tensor.options(opts, { map_location = 'cpu' }, 'cfx.checkpoint.load')
+  local o = core.options(opts, { map_location = 'cpu' }, 'cfx.checkpoint.load')
   local device = batch.device(o.map_location, 'cfx.checkpoint.load')
   local t, meta = safetensors.load(path)
   if meta.format ~= M.format then
@@ -120,11 +121,8 @@ function M.prune(dir, keep)
   for i = 1, #l - keep do os.remove(l[i].path) end
 end
 
--- A 16-hex-digit hash of a configuration table (its canonical JSON: sorted keys).
-function M.config_hash(cfg)
-  local s = json.encode(cfg)
-  local h = C.cfx_hash64(s, #s, 0)
-  return bit.tohex(tonumber(h / 0x100000000ULL), 8) .. bit.tohex(tonumber(h % 0x100000000ULL), 8)
-end
+-- A 16-hex-digit hash of a configuration table (its canonical JSON: sorted keys), the one
+-- that identifies runs in results files too (cfx.results.config_hash).
+M.config_hash = results.config_hash
 
 return M

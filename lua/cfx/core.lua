@@ -1,9 +1,20 @@
--- core.lua: loads libcfx and holds what every Lua module of cfx shares: the C
--- namespace, error checking that points at the caller's line, dtype and device
--- names, and the collector pressure that keeps Lua's GC in step with tensor memory.
+-- core.lua: layer 1 of the library (see init.lua): loads libcfx and holds what every
+-- Lua module of cfx shares: the C namespace, errors that point at the caller's line
+-- (raise) and the one check of C return codes (check), the options checker, pack, dtype
+-- and device names, the cfx program's host (clock, signals), and the collector pressure
+-- that keeps Lua's GC in step with tensor memory.  It requires nothing of cfx but cdefs.
 local ffi = require 'cfx.cdefs'
 
 local M = {}
+
+-- The one reader of package.loaded['cfx.host'], the cfx program's module (version,
+-- lib_path, exe, signal, clear_signal, clock; core/app/main.c): the table, or nil outside
+-- the cfx program (plain luajit, busted).
+function M.host()
+  local h = package.loaded['cfx.host']
+  if type(h) == 'table' then return h end
+  return nil
+end
 
 -- ---- finding libcfx -------------------------------------------------------------------
 -- In order: $CFX_LIB; the path the cfx program was built with (cfx.host); the build
@@ -19,8 +30,8 @@ local function candidates()
   local list = {}
   local env = os.getenv('CFX_LIB')
   if env and env ~= '' then list[#list + 1] = env end
-  local host = package.loaded['cfx.host']
-  if type(host) == 'table' and host.lib_path then list[#list + 1] = host.lib_path end
+  local host = M.host()
+  if host and host.lib_path then list[#list + 1] = host.lib_path end
   local here = debug.getinfo(1, 'S').source:match('^@(.*)/lua/cfx/core%.lua$')
   if here then list[#list + 1] = here .. '/build/libcfx.so' end
   return list
@@ -48,7 +59,8 @@ function M.last_error()
 end
 
 -- raise(msg): error() located at the first caller outside the library, so that a
--- message points at the user's line however deep in cfx it was detected.
+-- message points at the user's line however deep in cfx it was detected (there is no
+-- level argument: raise finds the level itself).
 local lib_prefix = debug.getinfo(1, 'S').source:match('^(@.*/)core%.lua$') or '@lua/cfx/'
 function M.raise(msg)
   local level = 2
@@ -65,9 +77,73 @@ function M.raise(msg)
 end
 local raise = M.raise
 
--- check(rc): raise the C error message when rc is not 0.
-function M.check(rc)
-  if rc ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+-- check(rc [, what]): the one check of a C return code.  Nothing when rc is 0; else
+-- raise cfx_last_error()'s message, prefixed with "what: " when what is given
+-- (check(C.cfx_store_open(path, box), 'cfx.data.open') -> "cfx.data.open: <why>").
+function M.check(rc, what)
+  if rc ~= 0 then
+    local msg = ffi.string(C.cfx_last_error())
+    raise(what and (what .. ': ' .. msg) or msg)
+  end
+end
+
+-- The exit status of a run stopped by SIGUSR1/SIGTERM after its checkpoint (75,
+-- EX_TEMPFAIL; CFX_EXIT_REQUEUE of cfx/common.h): what the cfx program and the
+-- experiment runner exit with, and what a Slurm batch script requeues on.
+M.EXIT_REQUEUE = C.CFX_EXIT_REQUEUE
+
+M.version = ffi.string(C.cfx_version())
+
+-- ---- options ----------------------------------------------------------------------------
+-- options(opts, defaults, fname) -> a new table: defaults, overridden by opts (nil: all
+-- defaults).  The one checker of option tables, so that a typo surfaces as an error:
+--   * every key of opts must be a key of defaults; an unknown key is an error naming it,
+--     fname (who asks: 'cfx.data.loader') and the known keys;
+--   * a key that needs a value or has no useful default gets `false` as its default (a
+--     Lua table cannot hold nil): the caller tests `if o.key then` or checks the type;
+--   * ['?key'] = true declares an optional key with no default: absent, o.key is nil;
+--     for keys where false would be a value of its own, or where nil means "not given"
+--     (a dtype, a stride).
+local function options(opts, defaults, fname)
+  local r = {}
+  for k, v in pairs(defaults) do r[k] = v end
+  if opts == nil then return r end
+  if type(opts) ~= 'table' then
+    raise(('%s: options must be a table, got %s'):format(fname, type(opts)))
+  end
+  for k, v in pairs(opts) do
+    if defaults[k] == nil and not (type(k) == 'string' and defaults['?' .. k]) then
+      local known = {}
+      for name in pairs(defaults) do known[#known + 1] = (name:gsub('^%?', '')) end
+      table.sort(known)
+      raise(("%s: unknown option '%s' (known: %s)"):format(fname, tostring(k),
+        table.concat(known, ', ')))
+    end
+    r[k] = v
+  end
+  return r
+end
+M.options = options
+
+-- pack(...) -> {n = select('#', ...), ...}: LuaJIT has no table.pack.
+local function pack(...) return { n = select('#', ...), ... } end
+M.pack = pack
+
+-- ---- the host: the cfx program's clock and signals ------------------------------------
+-- clock() -> seconds of a monotonic wall clock (cfx_clock: the host's clock too), for
+-- timing; os.clock is CPU time, os.time whole seconds.
+function M.clock() return C.cfx_clock() end
+
+-- signal() -> the pending 'USR1' or 'TERM' under the cfx program (Slurm sends them before
+-- a time limit or a preemption), else nil.  It stays pending until clear_signal(), which
+-- returns what it cleared.  Outside the cfx program no signal is ever pending.
+function M.signal()
+  local h = M.host()
+  return h and h.signal and h.signal() or nil
+end
+function M.clear_signal()
+  local h = M.host()
+  return h and h.clear_signal and h.clear_signal() or nil
 end
 
 -- ---- dtypes and devices -------------------------------------------------------------
@@ -112,16 +188,10 @@ end
 -- tensors pile up.  As Torch7 did: once libtorch's live CPU bytes pass a soft limit,
 -- run a full collection, then set the limit to 1.4x what survived (never below the
 -- floor).  Called after every tensor allocation; the common path is one C call.
---
--- The floor is 32 MB, not more: until the first collection every tensor lands in
--- memory the process has never touched, and each 4 KB page of it costs a page fault.
--- With a 256 MB floor a training step of vit_micro_patch8_64 at batch 8 (30 ms, one
--- thread, 2-vCPU VM) took 6,400 faults and about 15 ms of system time in each of the
--- first 11 steps; with 32 MB, in the first 2 (docs/performance.md, "Training step").
--- A full collection costs 0.15 ms with cfx's own 0.7 MB of Lua heap, but about 1 ms
--- per MB of tables and strings a script keeps (27 ms at 27 MB), so the limit also
--- leaves room for 16x the Lua heap in tensors: such a script does not collect after
--- every few small tensors.
+-- The floor is 32 MB, not more: until the first collection every tensor lands in pages
+-- the process has never touched (page faults); and the limit leaves room for 16x the Lua
+-- heap, since a full collection's cost grows with the tables a script keeps.  The
+-- measurements behind both: docs/performance.md, "Training step", Memory.
 local floor_bytes = 32 * 2 ^ 20
 local soft_limit = floor_bytes
 local collections = 0
@@ -155,9 +225,6 @@ function M.set_memory_floor(bytes)
   soft_limit = next_limit(tonumber(C.cfx_memory_live_bytes()))
   return prev
 end
-
--- LuaJIT has no table.pack.
-local function pack(...) return { n = select('#', ...), ... } end
 
 -- Run fn(...) with grad mode set to `enabled` (0 or 1), restoring the previous mode
 -- even on error; returns fn's results.  cfx.no_grad, cfx.enable_grad and the nn/optim

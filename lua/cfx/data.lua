@@ -4,11 +4,9 @@
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local image = require 'cfx.image'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
-
-local function err(prefix) raise((prefix or '') .. ffi.string(C.cfx_last_error())) end
 
 M.formats = image.formats
 local format_codes = {}
@@ -27,13 +25,13 @@ Writer.__index = Writer
 function M.writer(path)
   if type(path) ~= 'string' then raise('cfx.data.writer: expected a path') end
   local box = ffi.new('cfx_store_writer*[1]')
-  if C.cfx_store_writer_open(path, box) ~= 0 then err('cfx.data.writer: ') end
+  check(C.cfx_store_writer_open(path, box), 'cfx.data.writer')
   return setmetatable({ handle = ffi.gc(box[0], C.cfx_store_writer_free), path = path }, Writer)
 end
 
 local idbuf = ffi.new('int32_t[1]')
 function Writer:generator(name, architecture, subset)
-  if C.cfx_store_writer_add_generator(self.handle, name, architecture or '', subset or '', idbuf) ~= 0 then err() end
+  check(C.cfx_store_writer_add_generator(self.handle, name, architecture or '', subset or '', idbuf))
   return idbuf[0] + 1
 end
 
@@ -43,7 +41,7 @@ local add_defaults = { bytes = false, label = false, generator = false, group = 
 -- w:add{bytes=, label=, generator=, [group=, width=, height=, format=,] name=, flags=}.  Without
 -- width/height/format they are probed from the bytes (probe=false to skip).
 function Writer:add(o)
-  o = tensor.options(o, add_defaults, 'add')
+  o = core.options(o, add_defaults, 'add')
   if type(o.bytes) ~= 'string' then raise('add: bytes must be the encoded image as a string') end
   if o.label ~= 0 and o.label ~= 1 then raise(('add: label must be 0 (real) or 1 (generated), got %s'):format(tostring(o.label))) end
   if type(o.generator) ~= 'number' then raise('add: generator must be an id from w:generator()') end
@@ -58,14 +56,12 @@ function Writer:add(o)
       fmt = fmt or C.cfx_image_sniff(ffi.cast('const uint8_t *', o.bytes), #o.bytes)
     end
   end
-  if C.cfx_store_writer_add(self.handle, ffi.cast('const uint8_t *', o.bytes), #o.bytes, o.label,
-      o.generator - 1, o.group and o.group - 1 or -1, w, h, fmt or 0, o.flags, o.name or nil) ~= 0 then
-    err()
-  end
+  check(C.cfx_store_writer_add(self.handle, ffi.cast('const uint8_t *', o.bytes), #o.bytes, o.label,
+    o.generator - 1, o.group and o.group - 1 or -1, w, h, fmt or 0, o.flags, o.name or nil))
 end
 
 function Writer:attr(key, value)
-  if C.cfx_store_writer_set_attr(self.handle, key, tostring(value)) ~= 0 then err() end
+  check(C.cfx_store_writer_set_attr(self.handle, key, tostring(value)))
 end
 function Writer:count() return tonumber(C.cfx_store_writer_count(self.handle)) end
 
@@ -88,7 +84,7 @@ M.Store = Store
 function M.open(path)
   if type(path) ~= 'string' then raise('cfx.data.open: expected a path, got ' .. type(path)) end
   local box = ffi.new('cfx_store*[1]')
-  if C.cfx_store_open(path, box) ~= 0 then err('cfx.data.open: ') end
+  check(C.cfx_store_open(path, box), 'cfx.data.open')
   local h = ffi.gc(box[0], C.cfx_store_close)
   local s = setmetatable({ handle = h, path = path, n = tonumber(C.cfx_store_count(h)),
     num_generators = C.cfx_store_num_generators(h) }, Store)
@@ -111,7 +107,7 @@ function Store:bytes(i)
   check_index(self, i)
   local len = tonumber(self.offsets_ptr[i] - self.offsets_ptr[i - 1])
   local buf = ffi.new('uint8_t[?]', math.max(len, 1))
-  if C.cfx_store_read(self.handle, i - 1, buf, len, nbuf) ~= 0 then err() end
+  check(C.cfx_store_read(self.handle, i - 1, buf, len, nbuf))
   return ffi.string(buf, len)
 end
 
@@ -321,7 +317,7 @@ local select_defaults = {
 --                        (reals are split by image)
 --   labels=0|1           keep one class only
 function View:select(opts)
-  local o = tensor.options(opts, select_defaults, 'select')
+  local o = core.options(opts, select_defaults, 'select')
   local st, seed = self.store, o.seed
   local gens = st:generators()
   local want_gen, want_arch, want_sub = set_of(o.generators), set_of(o.architectures), set_of(o.subsets)
@@ -486,20 +482,20 @@ M.Loader = Loader
 
 local loader_defaults = {
   store = false, view = false, augment = false, batch = 32, workers = 2, prefetch = 0, shuffle = true,
-  drop_last = false, decode_min_size = 'auto', seed = 0, start = 0, max_batches = 0, threads = 'auto',
+  drop_last = false, decode_min_size = 'auto', seed = 0, start = 0, max_batches = 0,
 }
 
 -- cfx.data.loader{store= | view=, augment=pipeline, batch=32, workers=2, seed=0, shuffle=true,
---   drop_last=false, prefetch=2*workers, decode_min_size='auto', start=0, max_batches=0,
---   threads='auto'}.  decode_min_size='auto': when the pipeline begins by resizing the
--- shorter side to R (eval), JPEGs are decoded at the smallest DCT scale that keeps both
--- sides >= R, which is much cheaper; otherwise (training pipelines) at full size, so
--- that the pixels the detector learns from are the file's own.  A number forces it, 0
--- turns it off.  threads='auto' gives libtorch cpu_count - workers threads (at
--- least 1) so that workers and the model do not oversubscribe the cores; a number sets
--- it; false leaves it alone.  start resumes at a sequence number (loader:state()).
+--   drop_last=false, prefetch=2*workers, decode_min_size='auto', start=0, max_batches=0}.
+-- decode_min_size='auto': when the pipeline begins by resizing the shorter side to R
+-- (eval), JPEGs are decoded at the smallest DCT scale that keeps both sides >= R, which
+-- is much cheaper; otherwise (training pipelines) at full size, so that the pixels the
+-- detector learns from are the file's own.  A number forces it, 0 turns it off.  start
+-- resumes at a sequence number (loader:state()).  The loader leaves libtorch's thread
+-- count alone (its workers are threads of their own): cfx.threads(n) or CFX_THREADS
+-- decide it, and the experiment runner sets cpus - workers once per run.
 function M.loader(opts)
-  local o = tensor.options(opts, loader_defaults, 'cfx.data.loader')
+  local o = core.options(opts, loader_defaults, 'cfx.data.loader')
   local view = o.view or (o.store and o.store:all())
   if not view then raise('cfx.data.loader: give store= or view=') end
   if getmetatable(view) ~= View then raise('cfx.data.loader: view must come from store:select{} or store:all()') end
@@ -517,13 +513,8 @@ function M.loader(opts)
     if min_size == false then min_size = 0 end
   end
   c.decode_min_size, c.seed, c.start, c.max_batches = min_size, o.seed, o.start, o.max_batches
-  if o.threads == 'auto' then
-    C.cfx_set_num_threads(math.max(1, C.cfx_cpu_count() - o.workers))
-  elseif type(o.threads) == 'number' then
-    C.cfx_set_num_threads(o.threads)
-  end
   local box = ffi.new('cfx_loader*[1]')
-  if C.cfx_loader_new(c, box) ~= 0 then err('cfx.data.loader: ') end
+  check(C.cfx_loader_new(c, box), 'cfx.data.loader')
   -- keep the store, view and pipeline alive as long as the loader
   return setmetatable({ handle = ffi.gc(box[0], C.cfx_loader_free), view = view, augment = o.augment,
     seed = o.seed, opts = o }, Loader)
@@ -534,7 +525,7 @@ local dims = ffi.new('int64_t[4]')
 local out = ffi.new('cfx_tensor*[1]')
 local function owned(ptr, shape, dtype)
   for i, d in ipairs(shape) do dims[i - 1] = d end
-  if C.cfx_tensor_from_malloc(ptr, dims, #shape, dtype, out) ~= 0 then err() end
+  check(C.cfx_tensor_from_malloc(ptr, dims, #shape, dtype, out))
   return tensor.wrap(out[0])
 end
 
@@ -544,7 +535,7 @@ end
 function Loader:next()
   local rc = C.cfx_loader_next(self.handle, batch_box)
   if rc == C.CFX_ENOTFOUND then return nil end
-  if rc ~= 0 then err('loader: ') end
+  check(rc, 'loader')
   local b = batch_box
   local n, s = b.count, b.size
   if n == 0 then
@@ -554,10 +545,10 @@ function Loader:next()
       epoch = tonumber(b.epoch), sequence = tonumber(b.sequence) }
   end
   local r = {
-    images = owned(b.images, { n, 3, s, s }, 0),
-    labels = owned(b.labels, { n }, 0),
-    generators = owned(b.generators, { n }, 3):long() + 1,
-    indices = owned(b.indices, { n }, 4) + 1,
+    images = owned(b.images, { n, 3, s, s }, C.CFX_UINT8),
+    labels = owned(b.labels, { n }, C.CFX_UINT8),
+    generators = owned(b.generators, { n }, C.CFX_INT32):long() + 1,
+    indices = owned(b.indices, { n }, C.CFX_INT64) + 1,
     epoch = tonumber(b.epoch), sequence = tonumber(b.sequence),
   }
   return r

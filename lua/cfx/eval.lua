@@ -8,6 +8,9 @@ local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local augment = require 'cfx.augment'
 local metrics = require 'cfx.metrics'
+local data = require 'cfx.data'
+local nn_module = require 'cfx.nn.module'
+local batch = require 'cfx.batch'
 local raise = core.raise
 
 local M = {}
@@ -33,10 +36,9 @@ end
 -- The model runs in eval mode under no_grad, on its device (batches go there as in
 -- cfx.train.fit, through cfx.batch); its training mode is restored after.
 function M.run(opts)
-  local o = tensor.options(opts, defaults, 'cfx.eval.run')
-  local cfx = require 'cfx'
+  local o = core.options(opts, defaults, 'cfx.eval.run')
   local model = o.model
-  if not cfx.nn.is_module(model) then raise('cfx.eval.run: model must be a cfx.nn module') end
+  if not nn_module.is_module(model) then raise('cfx.eval.run: model must be a cfx.nn module') end
   local view = o.view or (o.store and o.store:all())
   if not view then raise('cfx.eval.run: give store= or view=') end
   local pre = o.preprocess
@@ -46,10 +48,10 @@ function M.run(opts)
   end
   if o.perturb then pre = augment.compose { augment.perturb(o.perturb), pre } end
   local device = model:parameters()[1]:device()
-  local step_batch = require('cfx.batch').runner { device = device, precision = o.precision, mean = o.mean,
+  local step_batch = batch.runner { device = device, precision = o.precision, mean = o.mean,
     std = o.std, labels = false, who = 'cfx.eval.run' }
-  local loader = cfx.data.loader { view = view, batch = o.batch, workers = o.workers, shuffle = false, augment = pre,
-    max_batches = math.ceil(view.n / o.batch), threads = false }
+  local loader = data.loader { view = view, batch = o.batch, workers = o.workers, shuffle = false, augment = pre,
+    max_batches = math.ceil(view.n / o.batch) }
   local was_training = model.training
   model:eval()
   local logits, labels, gens, idx, embs = {}, {}, {}, {}, {}
@@ -60,7 +62,7 @@ function M.run(opts)
     end
     return model(x)
   end
-  local ok, err = pcall(cfx.no_grad, function()
+  local ok, err = pcall(tensor.no_grad, function()
     for b in loader:batches() do
       local y, e = step_batch(b, forward)
       logits[#logits + 1] = y:float():reshape(-1):cpu()
@@ -114,7 +116,7 @@ local function protocol_groups(r, mode, seed)
   end
   local rest = mode == 'auto' and r.store:pairing() or mode -- what becomes of the ungrouped reals
   if rest == 'deal' then
-    if C.cfx_metrics_deal_reals(lp, kp, n, seed, out) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+    core.check(C.cfx_metrics_deal_reals(lp, kp, n, seed, out))
   end
   for i = 0, n - 1 do if out[i] < 0 then out[i] = pooled end end
   -- how the reals were paired: 'own', 'deal', 'pool', or 'own+deal' / 'own+pool'
@@ -135,7 +137,7 @@ end
 -- store's groups; 'pool': all reals for every generator (AP then depends on the ratio
 -- of fakes to reals).
 function M.tables(r, opts)
-  local o = tensor.options(opts, { ['?threshold'] = true, reals = 'auto', seed = 0 }, 'cfx.eval.tables')
+  local o = core.options(opts, { ['?threshold'] = true, reals = 'auto', seed = 0 }, 'cfx.eval.tables')
   local thr = o.threshold or r.threshold or 0.5
   local mode = o.reals
   if mode ~= 'auto' and mode ~= 'own' and mode ~= 'deal' and mode ~= 'pool' then
@@ -159,7 +161,7 @@ end
 -- nearest training embeddings by cosine similarity (a tie in votes goes to the generator
 -- that reached the winning count first, walking from the nearest neighbour).
 function M.knn_attribution(opts)
-  local o = tensor.options(opts, { train = true, test = true, k = 5, batch = 4096 }, 'knn_attribution')
+  local o = core.options(opts, { train = true, test = true, k = 5, batch = 4096 }, 'knn_attribution')
   local function unit(e) return e / e:norm(2, { 2 }, true):clamp(1e-12, nil) end
   local tr, te = unit(o.train.embeddings:float()), unit(o.test.embeddings:float())
   local tg = o.train.generators:reshape(-1):long()

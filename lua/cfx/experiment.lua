@@ -16,8 +16,14 @@
 -- the build and the node have it, else the CPU); run() sees the resolved cfg.device and
 -- moves its model there; the run's config and its `device` attribute record it.
 local core = require 'cfx.core'
+local tensor = require 'cfx.tensor'
 local json = require 'cfx.json'
+local fs = require 'cfx.fs'
+local results = require 'cfx.results'
 local batch = require 'cfx.batch'
+local train = require 'cfx.train'
+local eval = require 'cfx.eval'
+local checkpoint = require 'cfx.checkpoint'
 local raise = core.raise
 
 local M = {}
@@ -45,24 +51,38 @@ local function parse_value(key, text, like)
   local t = type(like)
   if t == 'number' then
     local v = tonumber(text)
-    if not v then raise(("%s: expected a number, got '%s'"):format(key, text), 0) end
+    if not v then raise(("%s: expected a number, got '%s'"):format(key, text)) end
     return v
   elseif t == 'boolean' then
     if text == 'true' or text == '1' or text == 'yes' then return true end
     if text == 'false' or text == '0' or text == 'no' then return false end
-    raise(("%s: expected true or false, got '%s'"):format(key, text), 0)
+    raise(("%s: expected true or false, got '%s'"):format(key, text))
   elseif t == 'table' then
     local r = {}
     for item in text:gmatch('[^,]+') do
       local v = tonumber(item)
       if type(like[1]) == 'number' and not v then
-        raise(("%s: expected a comma-separated list of numbers, got '%s'"):format(key, text), 0)
+        raise(("%s: expected a comma-separated list of numbers, got '%s'"):format(key, text))
       end
       r[#r + 1] = type(like[1]) == 'number' and v or item
     end
     return r
   end
   return text
+end
+
+-- settings(list, who) -> preset (or nil), overrides {key = text}: the one parser of a
+-- command line's `key=value` words, for `cfx SCRIPT` and `cfx sweep SCRIPT` alike
+-- (`preset=NAME` picks the preset; the values stay text until Experiment:config types
+-- them).  Anything else in list is an error naming it.
+function M.settings(list, who)
+  local preset, overrides = nil, {}
+  for _, s in ipairs(list) do
+    local k, v = tostring(s):match('^([%w_]+)=(.*)$')
+    if not k then raise(("%s: unrecognised argument '%s' (expected key=value; see --help)"):format(who, tostring(s))) end
+    if k == 'preset' then preset = v else overrides[k] = v end
+  end
+  return preset, overrides
 end
 
 -- The grid as a list of points (tables of config overrides).
@@ -101,11 +121,11 @@ function M.task_path(out, name, preset, task) return ('%s/tasks/%s-%s-task%04d.h
 -- cfx.experiment.load(script) -> the experiment a script returns (what `cfx SCRIPT` runs).
 function M.load(script)
   local chunk, e = loadfile(script)
-  if not chunk then raise(e, 0) end
+  if not chunk then raise(e) end
   local ok, exp = pcall(chunk)
-  if not ok then raise(('%s: %s'):format(script, tostring(exp)), 0) end
+  if not ok then raise(('%s: %s'):format(script, tostring(exp))) end
   if getmetatable(exp) ~= Experiment then
-    raise(('%s: not an experiment script (it must return cfx.experiment{...}, got %s)'):format(script, type(exp)), 0)
+    raise(('%s: not an experiment script (it must return cfx.experiment{...}, got %s)'):format(script, type(exp)))
   end
   return exp
 end
@@ -142,14 +162,14 @@ function Experiment:config(preset, overrides)
   local base = self.presets[preset]
   if not base then
     raise(("%s: unknown preset '%s' (known: %s)"):format(self.name, tostring(preset),
-      table.concat(sorted_keys(self.presets), ', ')), 0)
+      table.concat(sorted_keys(self.presets), ', ')))
   end
   local cfg = copy(base)
   if cfg.device == nil then cfg.device = 'auto' end
   for k, v in pairs(overrides or {}) do
     if cfg[k] == nil then
       raise(("%s: unknown key '%s' for preset %s (known: %s)"):format(self.name, k, preset,
-        table.concat(sorted_keys(cfg), ', ')), 0)
+        table.concat(sorted_keys(cfg), ', ')))
     end
     cfg[k] = type(v) == 'string' and parse_value(k, v, cfg[k]) or v
   end
@@ -182,10 +202,10 @@ end
 
 -- run:fit{...}: cfx.train.fit with this run's checkpoint directory, its train table
 -- (rows after the checkpoint it resumes from are dropped first, so nothing is logged
--- twice), the run's config hashed in, and on_signal='return' (the runner checkpoints,
--- marks the run interrupted, flushes the results and exits 75).
+-- twice) and the run's config hashed in.  On SIGUSR1/SIGTERM fit checkpoints and returns
+-- `interrupted`; the runner then marks the run interrupted, flushes the results and
+-- returns exit status 75 (core.EXIT_REQUEUE).
 function Run:fit(opts)
-  local cfx = require 'cfx'
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   local user_log = o.log
@@ -196,12 +216,8 @@ function Run:fit(opts)
       "then build its optimizer"):format(p:device(), self.device))
   end
   o.checkpoint = o.checkpoint or { dir = self.checkpoint_dir, every = self.cfg.checkpoint_every or 0 }
-  if o.config == nil then
-    -- the device is not hashed: a checkpoint written on one device resumes on another
-    o.config = copy(self.cfg)
-    o.config.device = nil
-  end
-  o.on_signal = 'return'
+  -- the device is not hashed: a checkpoint written on one device resumes on another
+  if o.config == nil then o.config = results.comparable_config(self.cfg) end
   -- the rows up to a checkpoint must be on disk before it, or a kill would leave a gap
   -- between them and the rows the resumed run writes
   local user_before = o.before_checkpoint
@@ -220,7 +236,7 @@ function Run:fit(opts)
     end
     if user_log then user_log(rec) end
   end
-  local r = cfx.train.fit(o)
+  local r = train.fit(o)
   if r.interrupted then self.interrupted = r.interrupted end
   return r
 end
@@ -229,9 +245,8 @@ end
 -- eval/<dataset> (per generator, the summary in its attributes), the per-architecture
 -- table and the predictions.
 function Run:evaluate(dataset, r, opts)
-  local cfx = require 'cfx'
   local keep_predictions = not (opts and opts.predictions == false)
-  local t = cfx.eval.tables(r)
+  local t = eval.tables(r)
   local rows = {}
   for i, g in ipairs(t.generators) do
     rows[i] = { generator = g.generator, architecture = g.architecture or '', n_real = g.n_real, n_fake = g.n_fake,
@@ -260,19 +275,24 @@ function Run:set(attrs) self.log_run:set(attrs) end
 
 -- ---- the command line -----------------------------------------------------------------------
 local usage = [[
-usage: cfx %s [preset=NAME] [key=value ...] [--list] [--task I] [--out DIR] [--help]
+usage: cfx %s [preset=NAME] [key=value ...] [--list] [--task I] [--out DIR] [--force] [--help]
 
 Runs every point of the experiment's grid in order, skipping points whose results are
-complete and resuming interrupted ones from their checkpoints.
+complete and resuming interrupted ones from their checkpoints.  A point's results count
+only for the configuration they were made with: when DIR holds a finished run of a point
+(or one with checkpoints) made with another configuration (device aside), nothing runs
+and the differing keys are named; use another --out DIR, or --force.
   preset=NAME   a preset (%s; default %s)
   key=value     override a configuration value (typed as the preset's value)
   --list        print the configuration and the grid, run nothing
   --task I      run grid point I only (1-based; what a Slurm array task calls)
   --out DIR     results and checkpoints under DIR (default runs/%s)
+  --force       replace runs made with another configuration (their results and
+                checkpoints are deleted) instead of refusing
 ]]
 
 local function parse_args(self, argv)
-  local a = { overrides = {}, preset = nil }
+  local a, words = {}, {}
   local i = 1
   while i <= #argv do
     local s = argv[i]
@@ -281,18 +301,18 @@ local function parse_args(self, argv)
     elseif s == '--task' then
       i = i + 1
       a.task = tonumber(argv[i])
-      if not a.task or a.task < 1 or a.task % 1 ~= 0 then raise(("--task needs a positive integer, got '%s'"):format(tostring(argv[i])), 0) end
+      if not a.task or a.task < 1 or a.task % 1 ~= 0 then raise(("--task needs a positive integer, got '%s'"):format(tostring(argv[i]))) end
     elseif s == '--out' then
       i = i + 1
       a.out = argv[i]
-      if not a.out then raise('--out needs a directory', 0) end
+      if not a.out then raise('--out needs a directory') end
+    elseif s == '--force' then a.force = true
     else
-      local k, v = s:match('^([%w_]+)=(.*)$')
-      if not k then raise(("%s: unrecognised argument '%s' (see --help)"):format(self.name, s), 0) end
-      if k == 'preset' then a.preset = v else a.overrides[k] = v end
+      words[#words + 1] = s
     end
     i = i + 1
   end
+  a.preset, a.overrides = M.settings(words, self.name)
   return a
 end
 
@@ -301,29 +321,123 @@ local function fmt(v)
   return tostring(v)
 end
 
+-- The configuration of grid point p: the preset's (cfg) with the point's keys.
+local function point_config(cfg, p)
+  local pcfg = copy(cfg)
+  for k, v in pairs(p) do pcfg[k] = v end
+  return pcfg
+end
+
+local function checkpoint_dir(out, preset, id)
+  return ('%s/checkpoints/%s/%s'):format(out, preset, (id:gsub('[^%w=,._-]', '_')))
+end
+
+-- The results file a run of cfg goes to: the grid's, or with task the task's own.
+function Experiment:output_path(cfg, out, task)
+  out = out or ('runs/' .. self.name)
+  return task and M.task_path(out, self.name, cfg.preset, task) or M.results_path(out, self.name, cfg.preset)
+end
+
+-- Experiment:conflicts(cfg, path, out [, task]) -> the runs in the results file at path,
+-- of the points this invocation runs (every point, or only grid point task), that were
+-- made with another configuration than cfg gives the point (device aside, as in the
+-- checkpoints) and that hold results of it: done, or with checkpoints in OUT to resume
+-- from.  {{id=, index=, status=, diff=results.config_diff(old, new)}}, {} when none.
+-- Such a run's results belong to its own configuration, not to this point's.  (A run of
+-- another configuration with nothing to resume, failed or stopped early, simply runs
+-- again with this one.)
+function Experiment:conflicts(cfg, path, out, task)
+  if not fs.exists(path) then return {} end
+  out = out or ('runs/' .. self.name)
+  local log = results.open(path, { readonly = true })
+  local r = {}
+  for i, p in ipairs(self:points(cfg)) do
+    local id = point_id(p)
+    if (not task or task == i) and log:has_run(id) then
+      local run = log:run(id)
+      local ok, old = pcall(run.config, run)
+      if ok and type(old) == 'table' then
+        local diff = results.config_diff(old, point_config(cfg, p))
+        local status = run:get().status or '?'
+        if #diff > 0 and (status == 'done' or checkpoint.latest(checkpoint_dir(out, cfg.preset, id))) then
+          r[#r + 1] = { id = id, index = i, status = status, diff = diff }
+        end
+      end
+    end
+  end
+  log:close()
+  return r
+end
+
+-- Experiment:all_conflicts(cfg, out [, task]) -> {{path=, conflicts=...}, ...}: the
+-- conflicts (above) in every results file a run of these points meets: its own, and for
+-- a task the grid's results file too, whose runs share their checkpoint directories
+-- (OUT/checkpoints/PRESET/ID) with the tasks'.  {} when there are none.
+function Experiment:all_conflicts(cfg, out, task)
+  local paths = { self:output_path(cfg, out, task) }
+  if task then paths[2] = self:output_path(cfg, out) end
+  local r = {}
+  for _, path in ipairs(paths) do
+    local c = self:conflicts(cfg, path, out, task)
+    if #c > 0 then r[#r + 1] = { path = path, conflicts = c } end
+  end
+  return r
+end
+
+-- The refusal of a changed configuration: the file, the first run and its differing keys.
+function M.conflict_message(name, path, conflicts)
+  local c, n = conflicts[1], #conflicts
+  return ("%s: %s already holds %s made with another configuration (%s%s: %s); results count only for the " ..
+    "configuration they were made with: use another --out DIR for this configuration, or --force to replace %s " ..
+    "(%s results and checkpoints are deleted)"):format(name, path, n == 1 and 'a run of this point' or
+    (n .. ' runs of these points'), c.id, n > 1 and (' and ' .. (n - 1) .. ' more') or '',
+    results.describe_diff(c.diff, 'there', 'now'), n == 1 and 'it' or 'them', n == 1 and 'its' or 'their')
+end
+
 -- Run every grid point (only point opts.task with --task) -> rows of their summaries, the
--- exit status (0, or cfx.train.EXIT_REQUEUE when a signal interrupted a run), the results path.
+-- exit status (0, or core.EXIT_REQUEUE, 75, when a signal interrupted a run), the results
+-- path.  opts: {out=, task=, force=}.  Before any work: the device is resolved, the results
+-- file is checked for runs of these points made with another configuration (an error
+-- naming them, unless force: then they and their checkpoints are deleted), and libtorch's
+-- threads are set once for the invocation when the preset has `workers` (CFX_THREADS,
+-- else the CPUs less the loader's workers; tensor.default_threads).
 function Experiment:execute(cfg, opts)
-  local cfx = require 'cfx'
   opts = opts or {}
   local points = self:points(cfg)
   local out = opts.out or ('runs/' .. self.name)
   local task = opts.task
   if task and task > #points then
-    raise(('%s: --task %d but the grid has %d points'):format(self.name, task, #points), 0)
+    raise(('%s: --task %d but the grid has %d points'):format(self.name, task, #points))
   end
-  local path = task and M.task_path(out, self.name, cfg.preset, task) or M.results_path(out, self.name, cfg.preset)
+  local path = self:output_path(cfg, out, task)
   local device = batch.device(cfg.device, self.name) -- before any work: no CUDA here is one clear error
-  cfx.fs.mkdirs(out)
-  if task then cfx.fs.mkdirs(out .. '/tasks') end
+  local conflicts = self:all_conflicts(cfg, out, task)
+  if #conflicts > 0 and not opts.force then
+    raise(M.conflict_message(self.name, conflicts[1].path, conflicts[1].conflicts))
+  end
+  if type(cfg.workers) == 'number' then tensor.threads(tensor.default_threads(cfg.workers)) end
+  fs.mkdirs(out)
+  if task then fs.mkdirs(out .. '/tasks') end
   -- shared inputs (data made on first use): before any point, and before a sweep's tasks
   if self.prepare then self.prepare(cfg) end
-  local log = cfx.results.open(path)
+  local log = results.open(path)
+  for _, f in ipairs(conflicts) do -- --force: the old configuration's run goes, with its checkpoints
+    local flog = f.path == path and log or results.open(f.path)
+    for _, c in ipairs(f.conflicts) do
+      io.stderr:write(('%s: replacing run %s of %s (%s, made with another configuration: %s)\n'):format(self.name,
+        c.id, f.path, c.status, results.describe_diff(c.diff, 'there', 'now')))
+      flog:remove(c.id)
+      local dir = checkpoint_dir(out, cfg.preset, c.id)
+      for _, ck in ipairs(checkpoint.list(dir)) do os.remove(ck.path) end
+      checkpoint.clean_stale(dir)
+    end
+    if flog ~= log then flog:close() end
+  end
+  log:flush()
   local rows = {}
   for i, p in ipairs(points) do
     if not task or task == i then
-      local pcfg = copy(cfg)
-      for k, v in pairs(p) do pcfg[k] = v end
+      local pcfg = point_config(cfg, p)
       pcfg.device = device
       local id = point_id(p)
       local lr = log:run(id)
@@ -340,8 +454,7 @@ function Experiment:execute(cfg, opts)
           grid_index = i }
         log:flush()
         local run = setmetatable({ id = id, index = i, cfg = pcfg, point = p, device = device, log_run = lr, log = log,
-          checkpoint_dir = ('%s/checkpoints/%s/%s'):format(out, cfg.preset, id:gsub('[^%w=,._-]', '_')),
-          out = out, summary = {} }, Run)
+          checkpoint_dir = checkpoint_dir(out, cfg.preset, id), out = out, summary = {} }, Run)
         local t0 = os.time()
         local ok, err = pcall(self.run, pcfg, run)
         if not ok then
@@ -349,12 +462,12 @@ function Experiment:execute(cfg, opts)
           log:close()
           error(err, 0)
         end
-        if run.interrupted or cfx.signal() then
+        local sig = run.interrupted or core.signal()
+        if sig then
           lr:set { status = 'interrupted', end_time = now() }
           log:close()
-          io.stderr:write(('%s: interrupted by SIG%s; checkpoint written, run again to resume\n'):format(self.name,
-            run.interrupted or cfx.signal()))
-          return rows, cfx.train.EXIT_REQUEUE, path
+          io.stderr:write(('%s: interrupted by SIG%s; checkpoint written, run again to resume\n'):format(self.name, sig))
+          return rows, core.EXIT_REQUEUE, path
         end
         lr:set { status = 'done', end_time = now(), seconds = os.time() - t0, summary = json.encode(run.summary) }
         log:flush()
@@ -395,8 +508,16 @@ function Experiment:__cfx_main(argv)
   local e
   ok, e = pcall(batch.device, cfg.device, self.name)
   if not ok then return usage_error(e) end
+  -- so is a results directory holding these points' runs of another configuration
+  if not a.force then
+    local cok, conflicts = pcall(self.all_conflicts, self, cfg, a.out, a.task)
+    if not cok then return usage_error(conflicts) end
+    if #conflicts > 0 then
+      return usage_error(M.conflict_message(self.name, conflicts[1].path, conflicts[1].conflicts))
+    end
+  end
   local t0 = os.time()
-  local rows, code, path = self:execute(cfg, { out = a.out, task = a.task })
+  local rows, code, path = self:execute(cfg, { out = a.out, task = a.task, force = a.force })
   if code ~= 0 then return code end
   if self.summarize and not a.task then self.summarize(rows, cfg) end
   print(('results: %s (%d s)'):format(path, os.time() - t0))

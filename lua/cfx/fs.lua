@@ -1,13 +1,13 @@
 -- fs.lua: cfx.fs, the few filesystem calls LuaJIT lacks (core/src/fsutil.c).
 local core = require 'cfx.core'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
 
 -- cfx.fs.list(dir) -> sorted subdirectory names, sorted other names.
 function M.list(path)
   local blob, n = ffi.new('char*[1]'), ffi.new('int64_t[1]')
-  if C.cfx_fs_list(path, blob, n) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  check(C.cfx_fs_list(path, blob, n))
   local s = ffi.string(blob[0], n[0])
   C.cfx_free(blob[0])
   local dirs, files = {}, {}
@@ -30,7 +30,7 @@ function M.exists(path) return C.cfx_fs_kind(path) ~= 0 end
 -- cfx.fs.mkdirs(path): mkdir -p.
 function M.mkdirs(path)
   if type(path) ~= 'string' then raise('fs.mkdirs: expected a path, got ' .. type(path)) end
-  if C.cfx_fs_mkdirs(path) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  check(C.cfx_fs_mkdirs(path))
   return path
 end
 

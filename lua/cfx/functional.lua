@@ -5,7 +5,7 @@ local core = require 'cfx.core'
 local raise = core.raise
 local tensor = require 'cfx.tensor'
 local ffi, C, check = core.ffi, core.C, core.check
-local wrap, options, pair, is_tensor = tensor.wrap, tensor.options, tensor.pair, tensor.is_tensor
+local wrap, options, pair, is_tensor = tensor.wrap, core.options, tensor.pair, tensor.is_tensor
 
 local F = {}
 local out = ffi.new('cfx_tensor*[1]')

@@ -3,7 +3,7 @@
 -- the colour rules (PIL's convert("RGB")) and docs/augmentations.md for examples.
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
 
@@ -18,17 +18,13 @@ local subsampling_names = {}
 for k, v in pairs(M.subsampling) do subsampling_names[v] = k end
 M.formats = { [0] = 'unknown', 'jpeg', 'png', 'gif', 'webp', 'bmp', 'tiff' }
 
-local function err(prefix)
-  raise(prefix .. ffi.string(C.cfx_last_error()))
-end
-
 -- A decoded cfx_image becomes a tensor over the same memory (no copy), counted in
 -- cfx.memory() so that the collector sees it; freed when the tensor's storage dies.
 local function image_to_tensor(img)
   dims[0], dims[1], dims[2] = img.height, img.width, 3
   local data = img.data
   img.data = nil -- the tensor owns it now (freed by from_malloc even on failure)
-  if C.cfx_tensor_from_malloc(data, dims, 3, 0, out) ~= 0 then err('') end
+  check(C.cfx_tensor_from_malloc(data, dims, 3, C.CFX_UINT8, out))
   return tensor.wrap(out[0])
 end
 M.image_to_tensor = image_to_tensor
@@ -63,7 +59,7 @@ end
 function M.probe(s)
   local p, n = as_bytes(s, 'probe')
   local info = ffi.new('cfx_image_info')
-  if C.cfx_image_probe(p, n, info) ~= 0 then err('probe: ') end
+  check(C.cfx_image_probe(p, n, info), 'probe')
   return {
     format = M.formats[info.format], width = info.width, height = info.height,
     components = info.components, bit_depth = info.bit_depth,
@@ -76,7 +72,7 @@ end
 local decode_defaults = { max_pixels = 0, min_size = false, orientation = false, background = false }
 
 local function decode_opts(opts, fname)
-  local o = tensor.options(opts, decode_defaults, fname)
+  local o = core.options(opts, decode_defaults, fname)
   local d = ffi.new('cfx_decode_opts')
   d.max_pixels = o.max_pixels
   if o.min_size then
@@ -95,7 +91,7 @@ end
 function M.decode(s, opts)
   local p, n = as_bytes(s, 'decode')
   local img = ffi.new('cfx_image')
-  if C.cfx_image_decode(p, n, decode_opts(opts, 'decode'), img) ~= 0 then err('decode: ') end
+  check(C.cfx_image_decode(p, n, decode_opts(opts, 'decode'), img), 'decode')
   return image_to_tensor(img)
 end
 
@@ -113,9 +109,7 @@ function M.read(path, opts)
   local s = read_file(path, 'cfx.image.read')
   local p, n = ffi.cast('const uint8_t *', s), #s
   local img = ffi.new('cfx_image')
-  if C.cfx_image_decode(p, n, decode_opts(opts, 'cfx.image.read'), img) ~= 0 then
-    err('cfx.image.read: ' .. path .. ': ')
-  end
+  check(C.cfx_image_decode(p, n, decode_opts(opts, 'cfx.image.read'), img), 'cfx.image.read: ' .. path)
   return image_to_tensor(img)
 end
 
@@ -127,14 +121,14 @@ end
 
 -- cfx.image.encode_jpeg(t [, quality=75 [, {subsampling='420'}]]) -> string
 function M.encode_jpeg(t, quality, opts)
-  local o = tensor.options(opts, { subsampling = '420' }, 'encode_jpeg')
+  local o = core.options(opts, { subsampling = '420' }, 'encode_jpeg')
   local ss = M.subsampling[tostring(o.subsampling)]
   if not ss then
     raise(("encode_jpeg: subsampling must be '444', '422', '420', '440', '411' or 'gray', got %s")
       :format(tostring(o.subsampling)))
   end
   local img, keep = tensor_to_image(t, 'encode_jpeg')
-  if C.cfx_image_encode_jpeg(img, quality or 75, ss, bytes_out, len_out) ~= 0 then err('encode_jpeg: ') end
+  check(C.cfx_image_encode_jpeg(img, quality or 75, ss, bytes_out, len_out), 'encode_jpeg')
   local _ = keep
   return take_bytes()
 end
@@ -142,7 +136,7 @@ end
 -- cfx.image.encode_png(t [, level=-1]) -> string
 function M.encode_png(t, level)
   local img, keep = tensor_to_image(t, 'encode_png')
-  if C.cfx_image_encode_png(img, level or -1, bytes_out, len_out) ~= 0 then err('encode_png: ') end
+  check(C.cfx_image_encode_png(img, level or -1, bytes_out, len_out), 'encode_png')
   local _ = keep
   return take_bytes()
 end
@@ -152,10 +146,10 @@ function M.save(path, t, opts)
   local ext = type(path) == 'string' and path:lower():match('%.(%w+)$')
   local s
   if ext == 'png' then
-    tensor.options(opts, {}, 'cfx.image.save')
+    core.options(opts, {}, 'cfx.image.save')
     s = M.encode_png(t)
   elseif ext == 'jpg' or ext == 'jpeg' then
-    local o = tensor.options(opts, { quality = 95, subsampling = '420' }, 'cfx.image.save')
+    local o = core.options(opts, { quality = 95, subsampling = '420' }, 'cfx.image.save')
     s = M.encode_jpeg(t, o.quality, { subsampling = o.subsampling })
   else
     raise(('cfx.image.save: %s: expected a .png, .jpg or .jpeg file name'):format(tostring(path)))
@@ -181,7 +175,7 @@ end
 -- cfx.image.resize(t, {width, height} [, {filter='bicubic', box={x0, y0, x1, y1}}])
 -- As PIL's Image.resize (the same result, pixel for pixel); PIL's default filter.
 function M.resize(t, size, opts)
-  local o = tensor.options(opts, { filter = 'bicubic', ['?box'] = true }, 'resize')
+  local o = core.options(opts, { filter = 'bicubic', ['?box'] = true }, 'resize')
   if type(size) ~= 'table' or type(size[1]) ~= 'number' or type(size[2]) ~= 'number' then
     raise('resize: size must be {width, height}')
   end
@@ -189,7 +183,7 @@ function M.resize(t, size, opts)
   local box
   if o.box then box = ffi.new('double[4]', o.box) end
   local res = ffi.new('cfx_image')
-  if C.cfx_image_resize(img, size[1], size[2], filter_code(o.filter), box, res) ~= 0 then err('resize: ') end
+  check(C.cfx_image_resize(img, size[1], size[2], filter_code(o.filter), box, res), 'resize')
   local _ = keep
   return image_to_tensor(res)
 end

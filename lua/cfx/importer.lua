@@ -3,11 +3,10 @@
 -- reported (file and reason) and skipped, or stored with the UNREADABLE flag
 -- (on_error='flag'), never dropped silently.  See docs/data.md for the layouts.
 local core = require 'cfx.core'
-local tensor = require 'cfx.tensor'
 local image = require 'cfx.image'
 local data = require 'cfx.data'
 local fs = require 'cfx.fs'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
 
@@ -255,7 +254,7 @@ local defaults = { out = false, layout = 'auto', on_error = 'skip', split = 'val
 -- pairing='deal'|'pool' (reals without a group; the layout's default otherwise),
 -- report=function(path, reason)} -> {images=, skipped=, flagged=, path=, layout=, pairing=}
 function M.folders(root, opts)
-  local o = tensor.options(opts, defaults, 'import')
+  local o = core.options(opts, defaults, 'import')
   if not o.out then raise('import: give out= (the store to write)') end
   local layout = o.layout == 'auto' and M.detect(root) or o.layout
   local fn = M.layouts[layout]
@@ -300,9 +299,7 @@ local PQ_COLUMNS = { 'image_name', 'format', 'image_data', 'model_name', 'real_s
 -- Read one column chunk as a Lua-side accessor: get(i) -> string|number|boolean|nil (0-based row).
 local function column_reader(pq, rg, col, path)
   local c = ffi.new('cfx_parquet_column')
-  if C.cfx_parquet_read_column(pq, rg, col, c) ~= 0 then
-    raise(('import: %s: %s'):format(path, ffi.string(C.cfx_last_error())))
-  end
+  check(C.cfx_parquet_read_column(pq, rg, col, c), 'import: ' .. path)
   local t = c.type
   local get
   if t == C.CFX_PARQUET_BYTES or t == C.CFX_PARQUET_STRING then
@@ -338,7 +335,7 @@ end
 -- their model_name (architecture and subset from those columns); real images to their
 -- real_source (architecture 'real').
 function M.parquet(paths, opts)
-  local o = tensor.options(opts, defaults, 'import')
+  local o = core.options(opts, defaults, 'import')
   if not o.out then raise('import: give out= (the store to write)') end
   local files = {}
   for _, p in ipairs(paths) do
@@ -354,7 +351,7 @@ function M.parquet(paths, opts)
   local total = 0
   for _, f in ipairs(files) do
     local box = ffi.new('cfx_parquet*[1]')
-    if C.cfx_parquet_open(f, box) ~= 0 then raise(('import: %s'):format(ffi.string(C.cfx_last_error()))) end
+    check(C.cfx_parquet_open(f, box), 'import')
     total = total + tonumber(C.cfx_parquet_num_rows(box[0]))
     C.cfx_parquet_close(box[0])
   end
@@ -369,7 +366,7 @@ function M.parquet(paths, opts)
   local progress = M.progress(total, 'import')
   for _, path in ipairs(files) do
     local box = ffi.new('cfx_parquet*[1]')
-    if C.cfx_parquet_open(path, box) ~= 0 then raise(('import: %s'):format(ffi.string(C.cfx_last_error()))) end
+    check(C.cfx_parquet_open(path, box), 'import')
     local pq = ffi.gc(box[0], C.cfx_parquet_close)
     local col = {}
     for _, name in ipairs(PQ_COLUMNS) do

@@ -1,7 +1,24 @@
 -- cfx: fake-image detection research framework.  `local cfx = require 'cfx'`
--- returns the whole library; see docs/lua-api.md.
+-- returns the whole library; see docs/lua-api.md and docs/architecture.md.
+--
+-- The library is in layers.  A module requires only modules of its own layer or below,
+-- and nothing below this file requires 'cfx': a module needs the modules it names, not
+-- the whole library.  tests/lua/layers_spec.lua reads this list (every module of lua/cfx
+-- is in it once) and checks every require of every module against it:
+--   layer 1 core:     cfx.cdefs cfx.core
+--   layer 2 basics:   cfx.tensor cfx.functional cfx.image cfx.augment cfx.metrics cfx.safetensors cfx.json cfx.fs cfx.proc
+--   layer 3 objects:  cfx.nn cfx.nn.* cfx.models cfx.models.* cfx.optim cfx.data cfx.results
+--   layer 4 runs:     cfx.batch cfx.train cfx.eval cfx.checkpoint
+--   layer 5 studies:  cfx.experiment cfx.study cfx.sweep cfx.synth cfx.importer cfx.audit cfx.pretrain
+--   layer 6 entry:    cfx cfx.cli.* cfx.repl
+-- (core: the FFI, errors, options, the host's clock and signals; basics: tensors, the
+-- ops on them, images, files and processes; objects: modules, models, optimizers, stores
+-- and loaders, results files; runs: one training or evaluation run; studies: grids of
+-- runs and the data they need; entry: this file, the subcommands, the REPL.)
+-- The library never exits the process and changes no global state (libtorch's threads,
+-- signals) that its caller did not ask for: libtorch's thread count is set once, here at
+-- load (tensor.default_threads), and the experiment runner may set it once per run.
 local core = require 'cfx.core'
-local raise = core.raise
 local tensor = require 'cfx.tensor'
 local ffi, C, check = core.ffi, core.C, core.check
 
@@ -9,7 +26,7 @@ local cfx = {}
 
 cfx.C = C
 cfx.ffi = ffi
-cfx.version = ffi.string(C.cfx_version())
+cfx.version = core.version
 cfx.lib_path = core.lib_path
 cfx.Tensor = tensor.Tensor
 cfx.F = require 'cfx.functional'
@@ -32,6 +49,7 @@ cfx.study = require 'cfx.study'
 cfx.fs = require 'cfx.fs'
 cfx.pretrain = require 'cfx.pretrain'
 cfx.results = require 'cfx.results'
+cfx.batch = require 'cfx.batch'
 cfx.functional = cfx.F
 
 for _, name in ipairs { 'tensor', 'empty', 'zeros', 'ones', 'full', 'rand', 'randn', 'randint',
@@ -48,69 +66,14 @@ for _, name in ipairs { 'exp', 'log', 'sqrt', 'abs', 'tanh', 'sigmoid', 'matmul'
   cfx[name] = function(t, ...) return t[name](t, ...) end
 end
 
--- ---- grad mode -----------------------------------------------------------------------
--- LuaJIT has no table.pack; keep a local one.
-local function pack(...) return { n = select('#', ...), ... } end
-
-local with_grad_mode = core.with_grad_mode
-
--- cfx.no_grad(fn, ...): fn(...) without recording operations for autograd.
-function cfx.no_grad(fn, ...) return with_grad_mode(0, fn, ...) end
--- cfx.enable_grad(fn, ...): fn(...) with autograd on (inside a no_grad region).
-function cfx.enable_grad(fn, ...) return with_grad_mode(1, fn, ...) end
-function cfx.is_grad_enabled() return C.cfx_grad_is_enabled() ~= 0 end
--- Set grad mode for this thread; returns the previous mode.
-function cfx.set_grad_enabled(flag) return C.cfx_grad_set_enabled(flag and 1 or 0) ~= 0 end
-
--- ---- autocast ---------------------------------------------------------------------------
--- cfx.autocast({device='cpu', dtype='bfloat16'}, fn, ...): fn(...) in mixed precision.
-function cfx.autocast(opts, fn, ...)
-  local o = tensor.options(opts, { device = 'cpu', ['?dtype'] = true, enabled = true }, 'autocast')
-  if not o.enabled then return fn(...) end
-  local dev = core.device_code(o.device)
-  local dt = core.dtype_code(o.dtype or (dev < 0 and 'bfloat16' or 'float16'))
-  check(C.cfx_autocast_enter(dev, dt))
-  local r = pack(pcall(fn, ...))
-  check(C.cfx_autocast_exit(dev))
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, r.n)
-end
-function cfx.autocast_enter(device, dtype)
-  local dev = core.device_code(device)
-  check(C.cfx_autocast_enter(dev, core.dtype_code(dtype or (dev < 0 and 'bfloat16' or 'float16'))))
-end
-function cfx.autocast_exit(device) check(C.cfx_autocast_exit(core.device_code(device))) end
-function cfx.is_autocast_enabled(device) return C.cfx_autocast_is_enabled(core.device_code(device)) ~= 0 end
-
--- ---- random numbers ---------------------------------------------------------------------
-function cfx.manual_seed(seed)
-  if type(seed) ~= 'number' or seed < 0 or seed % 1 ~= 0 then
-    raise(('manual_seed: expected a non-negative integer, got %s'):format(tostring(seed)))
-  end
-  check(C.cfx_manual_seed(seed))
-end
--- The CPU generator's state as a uint8 tensor, and back (for checkpoints).
-function cfx.get_rng_state()
-  local out = ffi.new('cfx_tensor*[1]')
-  check(C.cfx_get_rng_state(out))
-  return tensor.wrap(out[0])
-end
-function cfx.set_rng_state(state)
-  if not tensor.is_tensor(state) then raise('set_rng_state: expected a uint8 tensor') end
-  check(C.cfx_set_rng_state(state.h))
+-- ---- grad mode, autocast, random numbers, threads (tensor.lua) -------------------------
+for _, name in ipairs { 'no_grad', 'enable_grad', 'is_grad_enabled', 'set_grad_enabled', 'autocast',
+  'autocast_enter', 'autocast_exit', 'is_autocast_enabled', 'manual_seed', 'get_rng_state', 'set_rng_state',
+  'threads' } do
+  cfx[name] = tensor[name]
 end
 
 -- ---- runtime ---------------------------------------------------------------------------
--- cfx.threads(n): set libtorch's intra-op threads; returns the number in use.
-function cfx.threads(n)
-  if n ~= nil then
-    if type(n) ~= 'number' or n < 1 or n % 1 ~= 0 then
-      raise(('threads: expected a positive integer, got %s'):format(tostring(n)))
-    end
-    check(C.cfx_set_num_threads(n))
-  end
-  return C.cfx_get_num_threads()
-end
 -- CPUs this process may use (its affinity mask, as Slurm sets it).
 function cfx.cpu_count() return C.cfx_cpu_count() end
 -- 'avx2', 'sse2' or 'c': the SIMD level of the image loops (CFX_CPU_CAPABILITY=default
@@ -124,19 +87,17 @@ function cfx.reset_peak_memory() C.cfx_memory_reset_peak() end
 
 cfx.cuda = {
   is_available = function() return C.cfx_cuda_is_available() ~= 0 end,
+  -- whether this libtorch build has CUDA at all (a GPU may still be missing)
+  is_built = function() return C.cfx_cuda_is_built() ~= 0 end,
   device_count = function() return C.cfx_cuda_device_count() end,
 }
 
--- The pending signal ('USR1', 'TERM') when running under the cfx program, else nil.
-function cfx.signal()
-  local host = package.loaded['cfx.host']
-  if type(host) == 'table' and host.signal then return host.signal() end
-  return nil
-end
-function cfx.clear_signal()
-  local host = package.loaded['cfx.host']
-  if type(host) == 'table' and host.clear_signal then host.clear_signal() end
-end
+-- The pending signal ('USR1', 'TERM') when running under the cfx program, else nil; it
+-- stays pending until cfx.clear_signal(), which returns what it cleared.
+cfx.signal = core.signal
+cfx.clear_signal = core.clear_signal
+-- Seconds of a monotonic wall clock, for timing (os.clock is CPU time).
+cfx.clock = core.clock
 
 -- Field names of a value the REPL cannot list itself (tensors).
 function cfx.completion_fields(v)
@@ -146,9 +107,6 @@ end
 
 -- Debian's libtorch starts with one thread: use every CPU we may run on unless the
 -- user said otherwise (CFX_THREADS, or OMP_NUM_THREADS as libtorch users expect).
-do
-  local n = tonumber(os.getenv('CFX_THREADS') or '') or tonumber(os.getenv('OMP_NUM_THREADS') or '')
-  check(C.cfx_set_num_threads(n and n >= 1 and math.floor(n) or C.cfx_cpu_count()))
-end
+check(C.cfx_set_num_threads(tensor.default_threads(0)))
 
 return cfx

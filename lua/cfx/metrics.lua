@@ -3,7 +3,7 @@
 -- An undefined metric (one class only) is nan.
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
 
@@ -23,7 +23,7 @@ local out = ffi.new('double[1]')
 -- Average precision, identical to scikit-learn's average_precision_score.
 function M.average_precision(scores, labels)
   local s, l, n, keep = inputs(scores, labels, 'average_precision')
-  if C.cfx_metrics_average_precision(s, l, n, out) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  check(C.cfx_metrics_average_precision(s, l, n, out))
   local _ = keep
   return out[0]
 end
@@ -31,7 +31,7 @@ end
 -- Area under the ROC curve (ties count half), as scikit-learn's roc_auc_score.
 function M.roc_auc(scores, labels)
   local s, l, n, keep = inputs(scores, labels, 'roc_auc')
-  if C.cfx_metrics_roc_auc(s, l, n, out) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  check(C.cfx_metrics_roc_auc(s, l, n, out))
   local _ = keep
   return out[0]
 end
@@ -42,7 +42,7 @@ end
 function M.accuracy(scores, labels, threshold)
   local s, l, n, keep = inputs(scores, labels, 'accuracy')
   local a = ffi.new('double[3]')
-  if C.cfx_metrics_accuracy(s, l, n, threshold or 0.5, a, a + 1, a + 2) ~= 0 then raise(ffi.string(C.cfx_last_error())) end
+  check(C.cfx_metrics_accuracy(s, l, n, threshold or 0.5, a, a + 1, a + 2))
   local _ = keep
   return a[0], a[1], a[2]
 end
@@ -57,7 +57,7 @@ local function nan_to_nil(x) if x ~= x then return nil end return x end
 -- against every real in the input.  AP/AUC of a group with one class only are nil
 -- (undefined), never -1.
 function M.by_group(scores, labels, groups, opts)
-  local o = tensor.options(opts, { threshold = 0.5, ['?names'] = true, ['?architectures'] = true }, 'by_group')
+  local o = core.options(opts, { threshold = 0.5, ['?names'] = true, ['?architectures'] = true }, 'by_group')
   local s, l, n, keep = inputs(scores, labels, 'by_group')
   if not tensor.is_tensor(groups) then groups = tensor.tensor(groups, { dtype = 'int64' }) end
   local g0 = (groups:reshape(-1) - 1):to('int32'):contiguous()
@@ -65,9 +65,7 @@ function M.by_group(scores, labels, groups, opts)
   local ng = n > 0 and g0:max():item() + 1 or 0
   if n > 0 and g0:min():item() < 0 then raise('by_group: group ids must be >= 1') end
   local res = ffi.new('cfx_group_metrics[?]', math.max(ng, 1))
-  if C.cfx_metrics_grouped(s, l, g0:data_ptr(), n, ng, o.threshold, res) ~= 0 then
-    raise(ffi.string(C.cfx_last_error()))
-  end
+  check(C.cfx_metrics_grouped(s, l, g0:data_ptr(), n, ng, o.threshold, res))
   local _ = keep
   local rows = {}
   for i = 0, ng - 1 do

@@ -13,7 +13,7 @@ local nn_module = require 'cfx.nn.module'
 local raise = core.raise
 
 local M = {}
-local options, is_tensor = tensor.options, tensor.is_tensor
+local options, is_tensor = core.options, tensor.is_tensor
 
 local no_grad = nn_module.no_grad
 

@@ -12,6 +12,15 @@
 --   cfx pretrain --model vit_micro_patch8_64 --out data/pretrained/vit_micro_patch8_64.safetensors
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
+local F = require 'cfx.functional'
+local fs = require 'cfx.fs'
+local augment = require 'cfx.augment'
+local safetensors = require 'cfx.safetensors'
+local models = require 'cfx.models'
+local optim = require 'cfx.optim'
+local data = require 'cfx.data'
+local train = require 'cfx.train'
+local synth = require 'cfx.synth'
 local raise = core.raise
 
 local M = {}
@@ -20,44 +29,45 @@ M.defaults = { model = 'vit_micro_patch8_64', out = false, pool = false, per_sou
   batch = 64, lr = 1e-3, weight_decay = 0.05, seed = 1000, workers = 2, progress = 'auto' }
 
 -- cfx.pretrain.run{model=, out=, pool=out..'.pool.h5', per_source=1000, size=64, steps=400,
---   batch=64, lr=1e-3, weight_decay=0.05, seed=1000, workers=2} -> out, {accuracy=, losses=}
+--   batch=64, lr=1e-3, weight_decay=0.05, seed=1000, workers=2} -> out, {accuracy=, losses=};
+-- or, when SIGUSR1/SIGTERM stopped the training (it keeps no checkpoint), nil,
+-- {interrupted = 'USR1'|'TERM', losses=} and nothing written.
 function M.run(opts)
-  local o = tensor.options(opts, M.defaults, 'cfx.pretrain.run')
+  local o = core.options(opts, M.defaults, 'cfx.pretrain.run')
   if type(o.out) ~= 'string' then raise('cfx.pretrain.run: give out = the .safetensors path to write') end
-  local cfx = require 'cfx'
   local dir = o.out:match('^(.*)/[^/]*$')
-  if dir and dir ~= '' then cfx.fs.mkdirs(dir) end
+  if dir and dir ~= '' then fs.mkdirs(dir) end
   local pool = o.pool or (o.out:gsub('%.safetensors$', '') .. '.pool.h5')
-  if not cfx.fs.exists(pool) then
-    cfx.synth.write_reals(pool, { per_source = o.per_source, size = o.size, seed = o.seed })
+  if not fs.exists(pool) then
+    synth.write_reals(pool, { per_source = o.per_source, size = o.size, seed = o.seed })
   end
-  local store = cfx.data.open(pool)
-  local classes = #cfx.synth.real_sources
-  cfx.manual_seed(o.seed)
-  local model = cfx.models.create(o.model, { num_classes = classes })
+  local store = data.open(pool)
+  local classes = #synth.real_sources
+  tensor.manual_seed(o.seed)
+  local model = models.create(o.model, { num_classes = classes })
   local crop = o.size
-  local loader = cfx.data.loader { store = store, batch = o.batch, workers = o.workers, seed = o.seed,
-    augment = cfx.augment.randaugment { crop = crop } }
-  local F = cfx.F
-  local r = cfx.train.fit { model = model, loader = loader, steps = o.steps, progress = o.progress,
-    optim = cfx.optim.AdamW { params = model, lr = o.lr, weight_decay = o.weight_decay },
-    schedule = cfx.optim.cosine { warmup = 0.1, total = o.steps }, clip = 1.0,
+  local loader = data.loader { store = store, batch = o.batch, workers = o.workers, seed = o.seed,
+    augment = augment.randaugment { crop = crop } }
+  local r = train.fit { model = model, loader = loader, steps = o.steps, progress = o.progress,
+    optim = optim.AdamW { params = model, lr = o.lr, weight_decay = o.weight_decay },
+    schedule = optim.cosine { warmup = 0.1, total = o.steps }, clip = 1.0,
     loss = function(logits, b) return F.cross_entropy(logits:float(), b.generators) end }
   loader:close()
+  if r.interrupted then return nil, { interrupted = r.interrupted, losses = r.losses } end
   -- training accuracy on one pass of the pool, centre crops (how well content is told apart)
   model:eval()
-  local el = cfx.data.loader { store = store, batch = 128, workers = o.workers, shuffle = false,
-    augment = cfx.augment.eval { resize = false, crop = crop }, max_batches = math.ceil(store:all().n / 128) }
+  local el = data.loader { store = store, batch = 128, workers = o.workers, shuffle = false,
+    augment = augment.eval { resize = false, crop = crop }, max_batches = math.ceil(store:all().n / 128) }
   local right, total = 0, 0
-  cfx.no_grad(function()
+  tensor.no_grad(function()
     for b in el:batches() do
-      local pred = model(cfx.augment.normalize(b.images)):argmax(2):view(-1) -- 1-based, as generator ids
+      local pred = model(augment.normalize(b.images)):argmax(2):view(-1) -- 1-based, as generator ids
       right = right + pred:eq(b.generators):sum():item()
       total = total + b.images:size(1)
     end
   end)
-  cfx.safetensors.save(o.out, model:state_dict(), { model = o.model, task = 'cfx pretrain: real-source classification',
-    classes = table.concat(cfx.synth.real_sources, ','), steps = tostring(o.steps) })
+  safetensors.save(o.out, model:state_dict(), { model = o.model, task = 'cfx pretrain: real-source classification',
+    classes = table.concat(synth.real_sources, ','), steps = tostring(o.steps) })
   return o.out, { accuracy = right / math.max(total, 1), losses = r.losses }
 end
 

@@ -19,10 +19,14 @@ local M = {}
 
 local CHUNKNAME = '=stdin'
 
+-- The clock of the per-command timing: the cfx program's (monotonic, wall time).  The
+-- REPL reads the host itself rather than through cfx.core, which would load libcfx: it
+-- must run as plain LuaJIT when the library cannot be loaded.  Outside the cfx program
+-- (a test under plain luajit) it is cfx.core's, the same clock.
 local function host_clock()
   local host = package.loaded['cfx.host']
   if type(host) == 'table' and type(host.clock) == 'function' then return host.clock end
-  return os.clock -- outside the cfx program (tests under plain luajit): CPU time
+  return function() return require('cfx.core').clock() end
 end
 
 -- ---- pretty printing ------------------------------------------------------------------

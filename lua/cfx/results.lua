@@ -13,14 +13,12 @@ local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local json = require 'cfx.json'
 local fs = require 'cfx.fs'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
 
 local T_INT64, T_FLOAT64, T_STRING = C.CFX_H5LOG_INT64, C.CFX_H5LOG_FLOAT64, C.CFX_H5LOG_STRING
 local ABSENT, GROUP, TABLE, ARRAY = C.CFX_H5LOG_ABSENT, C.CFX_H5LOG_GROUP, C.CFX_H5LOG_TABLE, C.CFX_H5LOG_ARRAY
-
-local function err(prefix) raise((prefix or '') .. ffi.string(C.cfx_last_error())) end
 
 -- ---- how Lua values are typed ---------------------------------------------------------------
 -- A Lua number is stored as int64 when it is integral, else float64; a table column that
@@ -75,7 +73,7 @@ local open_defaults = { flush_every = 10, readonly = false, truncate = false }
 -- first flush).  One process writes a file at a time.
 function M.open(path, opts)
   if type(path) ~= 'string' then raise('cfx.results.open: expected a path, got ' .. type(path)) end
-  local o = tensor.options(opts, open_defaults, 'cfx.results.open')
+  local o = core.options(opts, open_defaults, 'cfx.results.open')
   local flags = (o.readonly and C.CFX_H5LOG_READONLY or 0) + (o.truncate and C.CFX_H5LOG_TRUNCATE or 0)
   if not o.readonly then
     local dir = path:match('^(.*[^/])/+[^/]+$')
@@ -85,7 +83,7 @@ function M.open(path, opts)
     end
   end
   local box = ffi.new('cfx_h5log*[1]')
-  if C.cfx_h5log_open(path, flags, box) ~= 0 then err('cfx.results.open: ') end
+  check(C.cfx_h5log_open(path, flags, box), 'cfx.results.open')
   local self = setmetatable({ handle = ffi.gc(box[0], C.cfx_h5log_close), path = path, readonly = o.readonly,
     appenders = {} }, Log)
   if o.flush_every ~= 10 then
@@ -106,7 +104,7 @@ end
 
 -- Write the file now (when anything changed).
 function Log:flush()
-  if C.cfx_h5log_flush(H(self)) ~= 0 then err('flush: ') end
+  check(C.cfx_h5log_flush(H(self)), 'flush')
 end
 
 -- Flush and release the file; closing twice is allowed.
@@ -115,7 +113,7 @@ function Log:close()
   if h == nil then return end
   self.handle = nil
   ffi.gc(h, nil)
-  if C.cfx_h5log_close(h) ~= 0 then err('close: ') end
+  check(C.cfx_h5log_close(h), 'close')
 end
 
 -- {flushes = n, seconds = total time spent flushing}
@@ -141,8 +139,8 @@ function Log:run(id, attrs)
   local h = H(self)
   if self.readonly then
     if C.cfx_h5log_kind(h, id, nil) ~= GROUP then raise(('%s: no run \'%s\''):format(self.path, id)) end
-  elseif C.cfx_h5log_add_run(h, id, nil) ~= 0 then
-    err()
+  else
+    check(C.cfx_h5log_add_run(h, id, nil))
   end
   local run = setmetatable({ log = self, id = id }, Run)
   if attrs ~= nil then run:set(attrs) end
@@ -150,7 +148,7 @@ function Log:run(id, attrs)
 end
 
 function Log:remove(id, path)
-  if C.cfx_h5log_remove(H(self), id, path) ~= 0 then err() end
+  check(C.cfx_h5log_remove(H(self), id, path))
   self.appenders = {}
 end
 
@@ -192,7 +190,7 @@ local function set_attrs(run, path, attrs)
       raise(("set: attribute '%s' is a %s; attributes are strings, numbers or tables (stored as JSON)"):format(k,
         type(v)))
     end
-    if rc ~= 0 then err() end
+    check(rc)
   end
 end
 
@@ -217,10 +215,10 @@ local kbuf = ffi.new('const char*[1]')
 function Run:get(path)
   local h = H(self.log)
   local n = ffi.new('int[1]')
-  if C.cfx_h5log_num_attrs(h, self.id, path, n) ~= 0 then err() end
+  check(C.cfx_h5log_num_attrs(h, self.id, path, n))
   local r = {}
   for i = 0, n[0] - 1 do
-    if C.cfx_h5log_attr(h, self.id, path, i, kbuf, vtype, vi, vf, vs) ~= 0 then err() end
+    check(C.cfx_h5log_attr(h, self.id, path, i, kbuf, vtype, vi, vf, vs))
     local k = ffi.string(kbuf[0])
     if vtype[0] == T_STRING then r[k] = ffi.string(vs[0])
     elseif vtype[0] == T_INT64 then r[k] = tonumber(vi[0])
@@ -243,7 +241,7 @@ function Run:kind(path) return kind_names[C.cfx_h5log_kind(H(self.log), self.id,
 -- The names below the group at path (nil: the run), in creation order.
 function Run:children(path)
   local blob, n = ffi.new('char*[1]'), ffi.new('int64_t[1]')
-  if C.cfx_h5log_children(H(self.log), self.id, path, blob, n) ~= 0 then err() end
+  check(C.cfx_h5log_children(H(self.log), self.id, path, blob, n))
   local s = ffi.string(blob[0], n[0])
   C.cfx_free(blob[0])
   local r = {}
@@ -267,10 +265,10 @@ local function appender(run, name, row)
   local nc, nr = ffi.new('int[1]'), ffi.new('int64_t[1]')
   if C.cfx_h5log_kind(h, run.id, name) == TABLE then
     -- a table that exists (a resumed run): its columns, in its order
-    if C.cfx_h5log_table_shape(h, run.id, name, nc, nr) ~= 0 then err() end
+    check(C.cfx_h5log_table_shape(h, run.id, name, nc, nr))
     local cname = ffi.new('const char*[1]')
     for c = 0, nc[0] - 1 do
-      if C.cfx_h5log_table_column(h, run.id, name, c, cname, vtype, nil) ~= 0 then err() end
+      check(C.cfx_h5log_table_column(h, run.id, name, c, cname, vtype, nil))
       cols[#cols + 1] = ffi.string(cname[0])
     end
   else
@@ -335,7 +333,7 @@ function Run:scalars(name, row)
       raise(("scalars: column '%s' is a %s; table values are numbers or strings"):format(names[i], tv))
     end
   end
-  if C.cfx_h5log_append(H(self.log), self.id, name, a.n, a.names, types, ivals, fvals, svals) ~= 0 then err() end
+  check(C.cfx_h5log_append(H(self.log), self.id, name, a.n, a.names, types, ivals, fvals, svals))
 end
 
 -- run:truncate(name, key, max) -> rows removed: keep the rows whose column key is <= max.
@@ -346,7 +344,7 @@ function Run:truncate(name, key, max)
   local h = H(self.log)
   if C.cfx_h5log_kind(h, self.id, name) == ABSENT then return 0 end
   local removed = ffi.new('int64_t[1]')
-  if C.cfx_h5log_truncate(h, self.id, name, key, max, removed) ~= 0 then err() end
+  check(C.cfx_h5log_truncate(h, self.id, name, key, max, removed))
   return tonumber(removed[0])
 end
 
@@ -410,7 +408,7 @@ end
 function Run:table(name, data, summary, opts)
   if type(name) ~= 'string' then raise(('table: expected a table name, got %s'):format(type(name))) end
   if type(data) ~= 'table' then raise(('table: expected rows or columns, got %s'):format(type(data))) end
-  local o = tensor.options(opts, table_defaults, 'table')
+  local o = core.options(opts, table_defaults, 'table')
   local names, values, n = as_columns(data, o)
   if #names == 0 then raise(("table '%s': no columns (pass columns = {...} to write an empty table)"):format(name)) end
   local nc = #names
@@ -461,7 +459,7 @@ function Run:table(name, data, summary, opts)
     cnames[c - 1], ctypes[c - 1] = k, t
   end
   self.log.appenders[self.id .. '\0' .. name] = nil
-  if C.cfx_h5log_write_table(H(self.log), self.id, name, nc, cnames, ctypes, n, cdata) ~= 0 then err() end
+  check(C.cfx_h5log_write_table(H(self.log), self.id, name, nc, cnames, ctypes, n, cdata))
   if summary ~= nil then set_attrs(self, name, summary) end
   return self
 end
@@ -502,7 +500,7 @@ function Run:arrays(name, arrays)
   end
   local h = H(self.log)
   if C.cfx_h5log_kind(h, self.id, name) ~= ABSENT then
-    if C.cfx_h5log_remove(h, self.id, name) ~= 0 then err() end
+    check(C.cfx_h5log_remove(h, self.id, name))
   end
   for i, k in ipairs(keys) do
     local t = conv[i]
@@ -510,9 +508,7 @@ function Run:arrays(name, arrays)
     local dims = ffi.new('int64_t[?]', math.max(#shp, 1))
     for d = 1, #shp do dims[d - 1] = shp[d] end
     local ptr = t:numel() > 0 and t:data_ptr() or nil
-    if C.cfx_h5log_set_array(h, self.id, name .. '/' .. k, core.dtype_code(t:dtype()), dims, #shp, ptr) ~= 0 then
-      err()
-    end
+    check(C.cfx_h5log_set_array(h, self.id, name .. '/' .. k, core.dtype_code(t:dtype()), dims, #shp, ptr))
   end
   return self
 end
@@ -520,12 +516,12 @@ end
 -- ---- reading ----------------------------------------------------------------------------------------------
 local function read_table(run, h, name)
   local nc, nr = ffi.new('int[1]'), ffi.new('int64_t[1]')
-  if C.cfx_h5log_table_shape(h, run.id, name, nc, nr) ~= 0 then err() end
+  check(C.cfx_h5log_table_shape(h, run.id, name, nc, nr))
   local n = tonumber(nr[0])
   local cols, names = {}, {}
   local cname, data = ffi.new('const char*[1]'), ffi.new('const void*[1]')
   for c = 0, nc[0] - 1 do
-    if C.cfx_h5log_table_column(h, run.id, name, c, cname, vtype, data) ~= 0 then err() end
+    check(C.cfx_h5log_table_column(h, run.id, name, c, cname, vtype, data))
     local k = ffi.string(cname[0])
     local col = {}
     if vtype[0] == T_INT64 then
@@ -546,7 +542,7 @@ end
 local function read_array(run, h, path)
   local dt, nd, data = ffi.new('int[1]'), ffi.new('int[1]'), ffi.new('const void*[1]')
   local dims = ffi.new('int64_t[8]')
-  if C.cfx_h5log_array(h, run.id, path, dt, dims, 8, nd, data) ~= 0 then err() end
+  check(C.cfx_h5log_array(h, run.id, path, dt, dims, 8, nd, data))
   local shp = {}
   for d = 1, nd[0] do shp[d] = tonumber(dims[d - 1]) end
   return tensor.from_buffer(data[0], shp, core.dtype_names[dt[0]])
@@ -583,6 +579,103 @@ function M.is_results_file(path)
   local msg = ffi.string(C.cfx_last_error())
   if rc == C.CFX_EFORMAT and msg:find(': not a cfx results file', 1, true) then return false, msg end
   raise(msg)
+end
+
+-- ---- configurations -------------------------------------------------------------------------------------
+-- A run is its id and its whole configuration (the run's `config` attribute, JSON), its
+-- device aside: a run resumed on another device is the same run (checkpoints leave the
+-- device out of their configuration hash too).  Two copies of one id whose configurations
+-- differ are two different runs: the experiment runner does not report one for the other,
+-- and collect does not merge them.
+
+-- comparable_config(cfg) -> a copy of cfg without its device: what identifies a run.
+function M.comparable_config(cfg)
+  local r = {}
+  for k, v in pairs(cfg) do
+    if k ~= 'device' then r[k] = v end
+  end
+  return r
+end
+
+-- config_hash(cfg) -> 16 hex digits: cfg's canonical JSON (sorted keys) hashed; what a
+-- checkpoint records (cfx.checkpoint.config_hash is this function).
+function M.config_hash(cfg)
+  local s = json.encode(cfg)
+  local h = C.cfx_hash64(s, #s, 0)
+  return bit.tohex(tonumber(h / 0x100000000ULL), 8) .. bit.tohex(tonumber(h % 0x100000000ULL), 8)
+end
+
+-- config_diff(a, b) -> the keys whose values differ between two configurations (as their
+-- JSON, as stored), device aside, sorted: {{key=, a=value or nil, b=value or nil}, ...};
+-- {} for the same run.
+function M.config_diff(a, b)
+  local keys, seen = {}, {}
+  for _, t in ipairs { a, b } do
+    for k in pairs(t) do
+      if k ~= 'device' and not seen[k] then seen[k], keys[#keys + 1] = true, k end
+    end
+  end
+  table.sort(keys, function(x, y) return tostring(x) < tostring(y) end)
+  local r = {}
+  for _, k in ipairs(keys) do
+    local va = a[k] ~= nil and json.encode(a[k]) or nil
+    local vb = b[k] ~= nil and json.encode(b[k]) or nil
+    if va ~= vb then r[#r + 1] = { key = k, a = a[k], b = b[k] } end
+  end
+  return r
+end
+
+-- A value of a configuration for a message: numbers as short as they round-trip (0.2,
+-- not JSON's 0.20000000000000001), strings quoted, tables as JSON.
+local function show(v)
+  if v == nil then return '(absent)' end
+  if type(v) == 'number' then
+    for digits = 15, 17 do
+      local s = ('%.' .. digits .. 'g'):format(v)
+      if tonumber(s) == v then return s end
+    end
+  end
+  return json.encode(v)
+end
+
+-- describe_diff(diff, where_a, where_b [, max=4]) -> "steps 240 in A, 100 in B; seed ...".
+function M.describe_diff(diff, wa, wb, max)
+  max = max or 4
+  local parts = {}
+  for i, d in ipairs(diff) do
+    if i > max then
+      parts[#parts + 1] = ('%d more key%s'):format(#diff - max, #diff - max == 1 and '' or 's')
+      break
+    end
+    parts[#parts + 1] = ('%s %s %s, %s %s'):format(tostring(d.key), show(d.a), wa, show(d.b), wb)
+  end
+  return table.concat(parts, '; ')
+end
+
+-- The first run id that two inputs hold with different configurations: nil, or id, the
+-- two paths and the diff.  Runs without a config attribute are not compared.
+local function config_conflict(inputs)
+  local seen = {}
+  for _, p in ipairs(inputs) do
+    local log = M.open(p, { readonly = true })
+    for _, id in ipairs(log:runs()) do
+      local ok, cfg = pcall(function() return log:run(id):config() end)
+      if ok and type(cfg) == 'table' then
+        local prev = seen[id]
+        if not prev then
+          seen[id] = { path = p, cfg = cfg }
+        else
+          local d = M.config_diff(prev.cfg, cfg)
+          if #d > 0 then
+            log:close()
+            return id, prev.path, p, d
+          end
+        end
+      end
+    end
+    log:close()
+  end
+  return nil
 end
 
 -- ---- merging ----------------------------------------------------------------------------------------------
@@ -643,7 +736,9 @@ local collect_defaults = { replace = false }
 -- groups = {{experiment=, preset=, runs=, status={status = n}}}}: every run of the
 -- results files in the list inputs, into the new file out.  A run id in several inputs
 -- is taken from the copy whose status is 'done', then from the one updated last, then
--- from the later input; report says which, for each.  An existing results file at out
+-- from the later input; report says which, for each.  Copies of one id must hold the same
+-- configuration (device aside): two configurations under one id are an error naming the
+-- id, the files and the differing keys, and nothing is written.  An existing results file at out
 -- is replaced only when that loses no run (an earlier merge of these inputs, say);
 -- otherwise it is an error naming the runs, unless replace = true.  groups: what the
 -- merged file holds, per experiment and preset (several presets in one file are
@@ -651,13 +746,19 @@ local collect_defaults = { replace = false }
 function M.collect(inputs, out, opts)
   if type(inputs) ~= 'table' then raise('collect: expected a list of input paths') end
   if type(out) ~= 'string' then raise('collect: expected an output path') end
-  local o = tensor.options(opts, collect_defaults, 'collect')
+  local o = core.options(opts, collect_defaults, 'collect')
   local n = #inputs
   local arr = ffi.new('const char*[?]', math.max(n, 1))
   for i, p in ipairs(inputs) do
     if type(p) ~= 'string' then raise(('collect: input %d is a %s, expected a path'):format(i, type(p))) end
     if p == out then raise(('collect: %s is both an input and the output'):format(out)) end
     arr[i - 1] = p
+  end
+  local id, pa, pb, diff = config_conflict(inputs)
+  if id then
+    raise(("collect: run '%s' is in %s and in %s with different configurations (%s): two runs under one id, " ..
+      "not copies of one; collect them into separate files, or remove one"):format(id, pa, pb,
+      M.describe_diff(diff, 'in the first', 'in the second')))
   end
   if not o.replace then
     local lost = runs_lost(inputs, out)

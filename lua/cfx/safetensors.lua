@@ -2,7 +2,7 @@
 -- (core/src/safetensors.c: mmap'd, strictly checked reader; atomic writer).
 local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
-local ffi, C, raise = core.ffi, core.C, core.raise
+local ffi, C, raise, check = core.ffi, core.C, core.raise, core.check
 
 local M = {}
 
@@ -11,14 +11,12 @@ local st_to_cfx = { [0] = 'float64', 'float32', 'float16', 'bfloat16', 'int64', 
 local cfx_to_st = {}
 for code, name in pairs(st_to_cfx) do cfx_to_st[name] = code end
 
-local function err() raise(ffi.string(C.cfx_last_error())) end
-
 -- cfx.safetensors.load(path) -> {name = tensor}, {metadata key = value}.  Tensors are
 -- CPU copies (the file is unmapped afterwards).
 function M.load(path)
   if type(path) ~= 'string' then raise('safetensors.load: expected a path, got ' .. type(path)) end
   local box = ffi.new('cfx_safetensors*[1]')
-  if C.cfx_safetensors_open(path, box) ~= 0 then err() end
+  check(C.cfx_safetensors_open(path, box))
   local st = ffi.gc(box[0], C.cfx_safetensors_close)
   local out, meta = {}, {}
   local nbytes = ffi.new('int64_t[1]')
@@ -80,7 +78,7 @@ function M.save(path, tensors, metadata)
   local ck = ffi.new('const char*[?]', math.max(nmeta, 1))
   local cv = ffi.new('const char*[?]', math.max(nmeta, 1))
   for i = 1, nmeta do ck[i - 1], cv[i - 1] = keys[i], vals[i] end
-  if C.cfx_safetensors_write(path, n, c_names, dtypes, shapes, ndims, datas, nmeta, ck, cv) ~= 0 then err() end
+  check(C.cfx_safetensors_write(path, n, c_names, dtypes, shapes, ndims, datas, nmeta, ck, cv))
   local _ = keep
 end
 

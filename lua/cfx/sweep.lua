@@ -4,19 +4,17 @@
 -- `cfx SCRIPT [key=value ...] --task I --out DIR`, which writes its own results file
 -- DIR/tasks/NAME-PRESET-taskIIII.h5 and resumes from its checkpoints when run again; the
 -- sweep adds a record, DIR/sweep-PRESET.json, and logs under DIR/logs/.  docs/experiments.md.
-local cfx = require 'cfx'
+local core = require 'cfx.core'
 local json = require 'cfx.json'
+local fs = require 'cfx.fs'
+local results = require 'cfx.results'
 local experiment = require 'cfx.experiment'
 local proc = require 'cfx.proc'
-
-local function clock()
-  local host = package.loaded['cfx.host']
-  return host and host.clock and host.clock() or os.time()
-end
+local clock = core.clock
 
 local M = {}
 
-M.EXIT_REQUEUE = 75 -- a task stopped by USR1/TERM after writing its checkpoint
+M.EXIT_REQUEUE = core.EXIT_REQUEUE -- 75: a task stopped by USR1/TERM after writing its checkpoint
 
 -- "1-4,7,9-10" -> sorted unique task numbers within 1..n (an error names what is wrong).
 function M.parse_tasks(text, n)
@@ -53,38 +51,59 @@ function M.array_spec(tasks)
   return table.concat(parts, ',')
 end
 
--- plan{script=, args={'key=value', ...}, out=, tasks='1-3'|nil} -> the sweep: the
--- experiment, its configuration and points (a bad key or preset fails here, before any
--- task starts), the task list and the command of task I.
+-- plan{script=, args={'key=value', ...}, out=, tasks='1-3'|nil, force=false} -> the
+-- sweep: the experiment, its configuration and points (a bad key or preset fails here,
+-- before any task starts), the task list and the command of task I.  Also before any task
+-- starts: a task file (or the grid's results file, which the merge reads) holding a run
+-- of these points made with another configuration is an error naming the keys, as for
+-- `cfx SCRIPT`; with force the tasks replace such runs (they get --force).
 function M.plan(o)
-  local script = cfx.fs.abspath(o.script)
+  local script = fs.abspath(o.script)
   local exp = experiment.load(script)
-  local preset, overrides = nil, {}
-  for _, a in ipairs(o.args or {}) do
-    local k, v = a:match('^([%w_]+)=(.*)$')
-    if not k then error(("%s: expected key=value, got '%s'"):format(exp.name, a), 0) end
-    if k == 'preset' then preset = v else overrides[k] = v end
-  end
+  local preset, overrides = experiment.settings(o.args or {}, exp.name)
   local cfg = exp:config(preset, overrides)
   local points = exp:points(cfg)
-  local out = cfx.fs.abspath(o.out or ('runs/' .. exp.name))
+  local out = fs.abspath(o.out or ('runs/' .. exp.name))
   local tasks = o.tasks and M.parse_tasks(o.tasks, #points) or M.parse_tasks('1-' .. #points, #points)
-  local host = package.loaded['cfx.host']
+  if not o.force then
+    for _, i in ipairs(tasks) do
+      local c = exp:all_conflicts(cfg, out, i) -- the task's file and the grid's
+      if #c > 0 then error(experiment.conflict_message(exp.name, c[1].path, c[1].conflicts), 0) end
+    end
+  end
+  local host = core.host()
   local exe = host and host.exe ~= '' and host.exe or 'cfx'
   local ids = {}
   for i, p in ipairs(points) do ids[i] = experiment.point_id(p) end
   return {
     experiment = exp, name = exp.name, preset = cfg.preset, cfg = cfg, points = points, point_ids = ids,
-    script = script, args = o.args or {}, out = out, tasks = tasks, exe = exe, cwd = cfx.fs.abspath('.'),
-    record = ('%s/sweep-%s.json'):format(out, cfg.preset),
+    script = script, args = o.args or {}, out = out, tasks = tasks, exe = exe, cwd = fs.abspath('.'),
+    record = ('%s/sweep-%s.json'):format(out, cfg.preset), force = o.force or false,
     -- argv of task i
     command = function(i)
       local argv = { exe, script }
       for _, a in ipairs(o.args or {}) do argv[#argv + 1] = a end
       for _, a in ipairs { '--task', tostring(i), '--out', out } do argv[#argv + 1] = a end
+      if o.force then argv[#argv + 1] = '--force' end
       return argv
     end,
   }
+end
+
+-- With force: the runs of the plan's tasks that the grid's own results file holds with
+-- another configuration go before any task starts (the tasks replace theirs, --force), so
+-- that the merge meets one configuration per run.
+local function drop_replaced(plan)
+  if not plan.force then return end
+  local exp, path = plan.experiment, plan.experiment:output_path(plan.cfg, plan.out)
+  local gone = {}
+  for _, i in ipairs(plan.tasks) do
+    for _, c in ipairs(exp:conflicts(plan.cfg, path, plan.out, i)) do gone[#gone + 1] = c.id end
+  end
+  if #gone == 0 then return end
+  local log = results.open(path)
+  for _, id in ipairs(gone) do log:remove(id) end
+  log:close()
 end
 
 -- The sweep record (DIR/sweep-PRESET.json): what was run, how, and the Slurm job ids.
@@ -104,8 +123,8 @@ local function write_record(plan, mode, extra)
   r.experiment, r.preset, r.script, r.args, r.out = plan.name, plan.preset, plan.script, plan.args, plan.out
   r.n_tasks, r.points, r.mode, r.updated = #plan.points, plan.point_ids, mode, os.time()
   for k, v in pairs(extra or {}) do r[k] = v end
-  cfx.fs.mkdirs(plan.out)
-  cfx.fs.write_atomic(plan.record, json.encode(r, '  ') .. '\n')
+  fs.mkdirs(plan.out)
+  fs.write_atomic(plan.record, json.encode(r, '  ') .. '\n')
   return r
 end
 
@@ -132,11 +151,12 @@ end
 function M.run_local(plan, jobs, say)
   say = say or function(s) io.stderr:write(s, '\n') end
   jobs = math.max(1, math.min(jobs or 1, #plan.tasks))
-  cfx.fs.mkdirs(plan.out .. '/logs')
+  fs.mkdirs(plan.out .. '/logs')
   write_record(plan, 'local', { local_jobs = jobs, local_tasks = M.array_spec(plan.tasks) })
   -- the experiment's shared inputs once, here, rather than by every task at the same time
   if plan.experiment.prepare then plan.experiment.prepare(plan.cfg) end
-  if not os.getenv('CFX_THREADS') then proc.setenv('CFX_THREADS', math.max(1, math.floor(cfx.cpu_count() / jobs))) end
+  drop_replaced(plan)
+  if not os.getenv('CFX_THREADS') then proc.setenv('CFX_THREADS', math.max(1, math.floor(core.C.cfx_cpu_count() / jobs))) end
   local queue, running, result = {}, {}, { done = 0, failed = {}, interrupted = false }
   for i = #plan.tasks, 1, -1 do queue[#queue + 1] = plan.tasks[i] end
   local n, started = #plan.tasks, 0
@@ -179,7 +199,7 @@ function M.run_local(plan, jobs, say)
       end
       proc.sleep(0.1)
       reap()
-      if cfx.signal() and not result.interrupted then error('signal', 0) end
+      if core.signal() and not result.interrupted then error('signal', 0) end
     end
   end)
   if not ok then -- a signal or ^C: stop the running tasks cleanly, start no more
@@ -187,7 +207,7 @@ function M.run_local(plan, jobs, say)
     local n_running = 0
     for _ in pairs(running) do n_running = n_running + 1 end
     say(('cfx sweep: %s; asking %d running task%s to write a checkpoint and stop'):format(
-      err == 'signal' and ('SIG' .. tostring(cfx.signal())) or 'interrupted', n_running, n_running == 1 and '' or 's'))
+      err == 'signal' and ('SIG' .. tostring(core.signal())) or 'interrupted', n_running, n_running == 1 and '' or 's'))
     for pid in pairs(running) do proc.kill(pid, proc.SIGUSR1) end
     while next(running) do
       local cok = pcall(function()
@@ -208,18 +228,18 @@ end
 function M.merge(plan)
   local inputs = {}
   local main = experiment.results_path(plan.out, plan.name, plan.preset)
-  if cfx.fs.exists(main) then inputs[#inputs + 1] = main end
+  if fs.exists(main) then inputs[#inputs + 1] = main end
   for i = 1, #plan.points do
     local p = experiment.task_path(plan.out, plan.name, plan.preset, i)
-    if cfx.fs.exists(p) then inputs[#inputs + 1] = p end
+    if fs.exists(p) then inputs[#inputs + 1] = p end
   end
   if #inputs == 0 then return nil, {} end
   local tmp = main .. '.merge.h5'
-  cfx.results.collect(inputs, tmp)
+  results.collect(inputs, tmp)
   local ok, e = os.rename(tmp, main)
   if not ok then error(('cannot write %s: %s'):format(main, e), 0) end
   local rows = {}
-  local log = cfx.results.open(main, { readonly = true })
+  local log = results.open(main, { readonly = true })
   for i, p in ipairs(plan.points) do
     local id = plan.point_ids[i]
     if log:has_run(id) then
@@ -244,7 +264,7 @@ function M.batch_script(plan, o)
   local lines = {
     '#!/bin/bash',
     ('# cfx sweep of %s, preset %s: %d task%s (written %s by cfx %s)'):format(plan.name, plan.preset, #plan.tasks,
-      #plan.tasks == 1 and '' or 's', os.date('!%Y-%m-%dT%H:%M:%SZ'), tostring(cfx.version)),
+      #plan.tasks == 1 and '' or 's', os.date('!%Y-%m-%dT%H:%M:%SZ'), core.version),
     ('#SBATCH --job-name=%s'):format(q(('cfx-%s-%s'):format(plan.name, plan.preset))),
     ('#SBATCH --array=%s'):format(array),
     ('#SBATCH --output=%s'):format(q(('%s/logs/%s-%%A_%%a.log'):format(plan.out, plan.preset))),
@@ -285,11 +305,12 @@ end
 -- Write the batch script and (unless dry_run) submit it with sbatch --parsable.
 -- Returns the script path and the job id (nil on a dry run).
 function M.submit(plan, o)
-  cfx.fs.mkdirs(plan.out .. '/logs')
+  fs.mkdirs(plan.out .. '/logs')
   local path = ('%s/sweep-%s.sbatch'):format(plan.out, plan.preset)
-  cfx.fs.write_atomic(path, M.batch_script(plan, o))
+  fs.write_atomic(path, M.batch_script(plan, o))
   if o.dry_run then return path, nil end
   if plan.experiment.prepare then plan.experiment.prepare(plan.cfg) end -- as run_local does
+  drop_replaced(plan)
   local ok, out, code = proc.run { 'sbatch', '--parsable', path }
   if not ok then error(('sbatch %s failed (exit %s): %s'):format(path, tostring(code), out:gsub('%s+$', '')), 0) end
   local id = out:match('^%s*(%d+)')
@@ -323,7 +344,7 @@ end
 -- from its results file (done, running, interrupted, failed; 'not started' without
 -- one) and, where Slurm still holds it, from squeue (pending, running, ...).
 function M.status(dir)
-  local _, files = cfx.fs.list(dir)
+  local _, files = fs.list(dir)
   local sweeps = {}
   for _, f in ipairs(files) do
     local preset = f:match('^sweep%-(.+)%.json$')
@@ -336,8 +357,8 @@ function M.status(dir)
       for i = 1, r.n_tasks or 0 do
         local t = { task = i, id = r.points and r.points[i] or '?', state = 'not started' }
         local tp = experiment.task_path(dir, r.experiment, r.preset, i)
-        if cfx.fs.exists(tp) then
-          local ok, log = pcall(cfx.results.open, tp, { readonly = true })
+        if fs.exists(tp) then
+          local ok, log = pcall(results.open, tp, { readonly = true })
           if ok then
             local a = log:has_run(t.id) and log:run(t.id):get() or {}
             log:close()

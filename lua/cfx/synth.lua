@@ -284,7 +284,7 @@ end
 -- content classes): the pool of the pretraining stand-in (cfx.pretrain).  Use a seed
 -- other than the experiment data's so the images are new.
 function M.write_reals(path, opts)
-  local o = tensor.options(opts, { per_source = 1000, size = 64, seed = 1000, jpeg_fraction = 0.4 }, 'synth.write_reals')
+  local o = core.options(opts, { per_source = 1000, size = 64, seed = 1000, jpeg_fraction = 0.4 }, 'synth.write_reals')
   local S = o.size
   local w = data.writer(path)
   local rng = core.ffi.new('cfx_rng')
@@ -308,7 +308,7 @@ end
 --   per_generator=40, size=64, seed=0, confound=false|'size'|'format', jpeg_fraction=0.4}
 -- -> paths of train.h5 and eval.h5 (disjoint generators).
 function M.generate(opts)
-  local o = tensor.options(opts, defaults, 'synth')
+  local o = core.options(opts, defaults, 'synth')
   if o.confound and o.confound ~= 'size' and o.confound ~= 'format' then
     raise(("synth: confound must be 'size' or 'format', got %s"):format(tostring(o.confound)))
   end
@@ -319,7 +319,6 @@ function M.generate(opts)
   for i, g in ipairs(all) do
     if i <= o.train_generators then train[#train + 1] = g else eval[#eval + 1] = g end
   end
-  local saved = core.C.cfx_get_num_threads()
   local progress
   if o.progress and core.C.cfx_isatty(2) ~= 0 then
     local t0 = os.time()
@@ -332,7 +331,6 @@ function M.generate(opts)
   end
   local ptrain = write_split(o.out .. '/train.h5', train, o, o.seed * 2 + 1, progress)
   local peval = write_split(o.out .. '/eval.h5', eval, o, o.seed * 2 + 2, progress)
-  core.C.cfx_set_num_threads(saved)
   return ptrain, peval
 end
 

@@ -7,7 +7,7 @@
 -- and values, a boolean); elementwise comparison is t:eq(u).
 local core = require 'cfx.core'
 local raise = core.raise
-local ffi, C, check = core.ffi, core.C, core.check
+local ffi, C, check, options = core.ffi, core.C, core.check, core.options
 
 local M = {}
 
@@ -104,27 +104,6 @@ local function pair(k, v, what)
 end
 M.pair = pair
 
--- Options table with defaults; unknown keys are an error.
-local function options(opts, defaults, fname)
-  local r = {}
-  for k, v in pairs(defaults) do r[k] = v end
-  if opts == nil then return r end
-  if type(opts) ~= 'table' then
-    raise(('%s: options must be a table, got %s'):format(fname, type(opts)))
-  end
-  for k, v in pairs(opts) do
-    if defaults[k] == nil and not (type(k) == 'string' and defaults['?' .. k]) then
-      local known = {}
-      for name in pairs(defaults) do known[#known + 1] = (name:gsub('^%?', '')) end
-      table.sort(known)
-      raise(("%s: unknown option '%s' (known: %s)"):format(fname, tostring(k),
-        table.concat(known, ', ')))
-    end
-    r[k] = v
-  end
-  return r
-end
-M.options = options
 
 -- ---- creation ----------------------------------------------------------------------
 local function creation_opts(opts, fname)
@@ -1037,6 +1016,84 @@ end
 
 Box = ffi.metatype('cfx_lua_tensor', mt)
 M.Box = Box
+
+-- ---- the libtorch runtime: grad mode, autocast, random state, threads ------------------
+-- init.lua exports these as cfx.no_grad, cfx.autocast, cfx.manual_seed, cfx.threads, ...;
+-- they live here so that the modules above use them without requiring 'cfx'.
+
+-- no_grad(fn, ...): fn(...) without recording operations for autograd.
+function M.no_grad(fn, ...) return core.with_grad_mode(0, fn, ...) end
+-- enable_grad(fn, ...): fn(...) with autograd on (inside a no_grad region).
+function M.enable_grad(fn, ...) return core.with_grad_mode(1, fn, ...) end
+function M.is_grad_enabled() return C.cfx_grad_is_enabled() ~= 0 end
+-- Set grad mode for this thread; returns the previous mode.
+function M.set_grad_enabled(flag) return C.cfx_grad_set_enabled(flag and 1 or 0) ~= 0 end
+
+-- with_autocast(device_code, dtype_code, fn, ...): fn(...) inside one autocast region,
+-- left however fn ends (codes as core.device_code / core.dtype_code give them).
+function M.with_autocast(dev, dt, fn, ...)
+  check(C.cfx_autocast_enter(dev, dt))
+  local r = core.pack(pcall(fn, ...))
+  check(C.cfx_autocast_exit(dev))
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+local function autocast_dtype(dev, dtype) return core.dtype_code(dtype or (dev < 0 and 'bfloat16' or 'float16')) end
+
+-- autocast({device='cpu', dtype='bfloat16' (CPU) | 'float16' (CUDA), enabled=true}, fn, ...):
+-- fn(...) in mixed precision.
+function M.autocast(opts, fn, ...)
+  local o = core.options(opts, { device = 'cpu', ['?dtype'] = true, enabled = true }, 'autocast')
+  if not o.enabled then return fn(...) end
+  local dev = core.device_code(o.device)
+  return M.with_autocast(dev, autocast_dtype(dev, o.dtype), fn, ...)
+end
+function M.autocast_enter(device, dtype)
+  local dev = core.device_code(device)
+  check(C.cfx_autocast_enter(dev, autocast_dtype(dev, dtype)))
+end
+function M.autocast_exit(device) check(C.cfx_autocast_exit(core.device_code(device))) end
+function M.is_autocast_enabled(device) return C.cfx_autocast_is_enabled(core.device_code(device)) ~= 0 end
+
+-- manual_seed(n): seed libtorch's CPU generator and every CUDA one.
+function M.manual_seed(seed)
+  if type(seed) ~= 'number' or seed < 0 or seed % 1 ~= 0 then
+    raise(('manual_seed: expected a non-negative integer, got %s'):format(tostring(seed)))
+  end
+  check(C.cfx_manual_seed(seed))
+end
+-- The CPU generator's state as a uint8 tensor, and back (for checkpoints).
+function M.get_rng_state()
+  check(C.cfx_get_rng_state(out))
+  return wrap(out[0])
+end
+function M.set_rng_state(state)
+  if not is_tensor(state) then raise('set_rng_state: expected a uint8 tensor') end
+  check(C.cfx_set_rng_state(state.h))
+end
+
+-- threads([n]): set libtorch's intra-op threads (n >= 1); returns the number in use.
+function M.threads(n)
+  if n ~= nil then
+    if type(n) ~= 'number' or n < 1 or n % 1 ~= 0 then
+      raise(('threads: expected a positive integer, got %s'):format(tostring(n)))
+    end
+    check(C.cfx_set_num_threads(n))
+  end
+  return C.cfx_get_num_threads()
+end
+
+-- default_threads([workers]) -> the one rule for libtorch's thread count: CFX_THREADS,
+-- else OMP_NUM_THREADS (as libtorch users expect), else the CPUs this process may use
+-- (its affinity mask, as Slurm sets it) less `workers` (loader threads that share them),
+-- at least 1.  init.lua applies it once at load (workers 0: Debian's libtorch would start
+-- with one thread); the experiment runner once per invocation, with its preset's workers.
+function M.default_threads(workers)
+  local n = tonumber(os.getenv('CFX_THREADS') or '') or tonumber(os.getenv('OMP_NUM_THREADS') or '')
+  if n and n >= 1 then return math.floor(n) end
+  return math.max(1, C.cfx_cpu_count() - (workers or 0))
+end
 
 -- Names of the methods, for the REPL's completion.
 function M.fields()

@@ -21,21 +21,17 @@ local augment = require 'cfx.augment'
 local batch = require 'cfx.batch'
 local optim = require 'cfx.optim'
 local checkpoint = require 'cfx.checkpoint'
+local data = require 'cfx.data'
 local fs = require 'cfx.fs'
 local nn_module = require 'cfx.nn.module'
-local C, raise = core.C, core.raise
+local C, raise, clock = core.C, core.raise, core.clock
 
 local M = {}
 
--- The exit status of a run that stopped on SIGUSR1/SIGTERM after writing a
--- checkpoint (EX_TEMPFAIL: "try again"); a Slurm wrapper requeues on it.
-M.EXIT_REQUEUE = 75
-
-local function clock()
-  local host = package.loaded['cfx.host']
-  if type(host) == 'table' and type(host.clock) == 'function' then return host.clock() end
-  return os.clock()
-end
+-- The exit status that a run stopped by SIGUSR1/SIGTERM (fit returned `interrupted`)
+-- should end its process with: 75, EX_TEMPFAIL, "try again"; a Slurm batch script requeues
+-- on it.  fit itself never exits: the cfx program and the experiment runner do.
+M.EXIT_REQUEUE = core.EXIT_REQUEUE
 
 local function fmt_time(s)
   s = math.max(0, math.floor(s + 0.5))
@@ -73,7 +69,7 @@ local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge en
 -- growth_factor.  Scales are powers of two, so scaling itself is exact.
 local scaler_defaults = { init_scale = 65536, growth_factor = 2, backoff_factor = 0.5, growth_interval = 2000 }
 local function new_scaler(spec)
-  local o = tensor.options(spec == true and {} or spec, scaler_defaults, 'cfx.train.fit grad_scaler')
+  local o = core.options(spec == true and {} or spec, scaler_defaults, 'cfx.train.fit grad_scaler')
   return { scale = o.init_scale, good = 0, o = o }
 end
 -- Unscale the gradients of params in place; true if they are all finite.
@@ -101,7 +97,7 @@ end
 local defaults = {
   model = false, loader = false, steps = false, optim = false, schedule = false, precision = 'fp32', clip = false,
   accumulate = 1, checkpoint = false, log = false, eval = false, config = false, progress = 'auto',
-  print_every = false, on_signal = 'exit', loss = 'bce', grad_scaler = 'auto', before_checkpoint = false,
+  print_every = false, loss = 'bce', grad_scaler = 'auto', before_checkpoint = false,
   mean = augment.imagenet_mean, std = augment.imagenet_std,
 }
 
@@ -124,13 +120,18 @@ end
 --   clip=, accumulate=1, checkpoint={dir=, every=, keep=3, resume=true, force=false},
 --   log=function(record), eval={every=, fn=function(model, step) -> table},
 --   config=table (hashed into the checkpoint), progress='auto', print_every=,
---   on_signal='exit'|'return', loss='bce'|function(logits, batch) -> loss,
+--   loss='bce'|function(logits, batch) -> loss,
 --   grad_scaler='auto'|true|false|{init_scale=65536, growth_factor=2, backoff_factor=0.5,
 --   growth_interval=2000} ('auto': on for fp16), before_checkpoint=function(step) (called
 --   just before each checkpoint is written, e.g. to flush a log), mean=, std=}
 -- -> {step=, losses={...}, checkpoint=path, resumed_from=step, interrupted=signal}
+-- On SIGUSR1/SIGTERM (the cfx program's flag, core.signal) fit finishes the step, writes a
+-- checkpoint (with checkpoint.dir) and returns with interrupted = 'USR1' or 'TERM'; it never
+-- exits the process.  The signal stays pending, so that the caller sees it too: the cfx
+-- program exits with status 75 (EXIT_REQUEUE) after a script that ends with it pending,
+-- and the experiment runner marks the run interrupted and returns 75.
 function M.fit(opts)
-  local o = tensor.options(opts, defaults, 'cfx.train.fit')
+  local o = core.options(opts, defaults, 'cfx.train.fit')
   local model, loader = o.model, o.loader
   if not nn_module.is_module(model) then raise('cfx.train.fit: model must be a cfx.nn module') end
   if type(loader) ~= 'table' or type(loader.next) ~= 'function' then
@@ -143,7 +144,6 @@ function M.fit(opts)
     raise('cfx.train.fit: accumulate must be a positive whole number, got ' .. tostring(o.accumulate))
   end
   if o.clip and (type(o.clip) ~= 'number' or o.clip <= 0) then raise('cfx.train.fit: clip must be a positive number') end
-  if o.on_signal ~= 'exit' and o.on_signal ~= 'return' then raise("cfx.train.fit: on_signal must be 'exit' or 'return'") end
   local opt = o.optim or optim.AdamW { params = model, lr = 1e-4 }
   local sched = o.schedule
   if sched and type(sched) ~= 'function' and not (type(sched) == 'table' and getmetatable(sched) and getmetatable(sched).__call) then
@@ -161,7 +161,7 @@ function M.fit(opts)
     scaler = new_scaler(o.grad_scaler)
   end
 
-  local ck = o.checkpoint and tensor.options(o.checkpoint, ckpt_defaults, 'cfx.train.fit checkpoint')
+  local ck = o.checkpoint and core.options(o.checkpoint, ckpt_defaults, 'cfx.train.fit checkpoint')
   if ck and type(ck.dir) ~= 'string' then raise('cfx.train.fit: checkpoint needs dir = a directory path') end
   local cfg_hash = checkpoint.config_hash(run_config(o, model, opt, sched))
 
@@ -179,7 +179,7 @@ function M.fit(opts)
       end
       model:load_state_dict(c.model, { source = path })
       opt:load_state_dict(c.optim, c.header.optim)
-      if c.rng then require('cfx').set_rng_state(c.rng) end
+      if c.rng then tensor.set_rng_state(c.rng) end
       step, losses, resumed_from, last_ckpt = c.header.step, c.losses, c.header.step, path
       if scaler and c.header.scaler then scaler.scale, scaler.good = c.header.scaler.scale, c.header.scaler.good end
       local pos = c.header.loader and c.header.loader.position
@@ -191,7 +191,7 @@ function M.fit(opts)
         for k, v in pairs(loader.opts) do lo[k] = v end
         lo.start = pos
         loader:close()
-        loader = require('cfx.data').loader(lo)
+        loader = data.loader(lo)
       end
       io.stderr:write(('resumed from %s (step %d)\n'):format(path, step))
     end
@@ -212,7 +212,6 @@ function M.fit(opts)
   end
 
   local printer = progress_printer(o.progress, o.steps, o.print_every or math.max(1, math.floor(o.steps / 20)))
-  local cfx = require 'cfx'
 
   if o.loss ~= 'bce' and type(o.loss) ~= 'function' then
     raise("cfx.train.fit: loss must be 'bce' or a function(logits, batch) -> loss")
@@ -272,12 +271,12 @@ function M.fit(opts)
     if o.log then o.log(rec) end
     if o.eval and o.eval.every and step % o.eval.every == 0 then
       model:eval()
-      local r = cfx.no_grad(o.eval.fn, model, step)
+      local r = tensor.no_grad(o.eval.fn, model, step)
       model:train()
       if o.log and r ~= nil then o.log({ step = step, eval = r }) end
     end
     if ck and ((ck.every > 0 and step % ck.every == 0) or step == o.steps) then save() end
-    local sig = cfx.signal()
+    local sig = core.signal()
     if sig and step < o.steps then
       interrupted = sig
       if ck then save() end
@@ -286,13 +285,8 @@ function M.fit(opts)
       break
     end
   end
-  local result = { step = step, losses = losses, checkpoint = last_ckpt, resumed_from = resumed_from,
+  return { step = step, losses = losses, checkpoint = last_ckpt, resumed_from = resumed_from,
     interrupted = interrupted, images = images_done, seconds = clock() - t_start, loader = loader }
-  if interrupted and o.on_signal == 'exit' then
-    io.stderr:flush()
-    os.exit(M.EXIT_REQUEUE)
-  end
-  return result
 end
 
 return M

@@ -5,7 +5,12 @@ on a reduced grid of synthetic data (made by the script on first use).
 - the scaling effect: mean AP on held-out generators at the largest k beats the
   smallest k by a clear margin (averaged over subsets);
 - a second invocation skips finished points; --list, typed overrides and usage errors;
-- a run interrupted by SIGUSR1 exits 75 and resumes without duplicate training rows;
+- a changed configuration into the same results directory is refused, naming the keys,
+  before any work (steps=100 after the 150-step runs does not print their table; stores
+  elsewhere do not get the old table headed with the new path); --force replaces the
+  old run and its checkpoints; `cfx collect` refuses one run id with two configurations;
+- a run interrupted by SIGUSR1 exits 75 and resumes without duplicate training rows, to
+  bitwise the losses of the uninterrupted run;
 - --task writes one file per task and `cfx collect` merges them; h5py reads everything;
 - device='auto' is recorded resolved ('cpu' here); device=cuda on a build or node without
   CUDA is one clear line and exit status 2, before any work.
@@ -103,6 +108,77 @@ class ScalingModels(unittest.TestCase):
         self.assertEqual(r.stderr.count('done already, skipped'), 4)
         self.assertIn('mean AP +- SE', r.stdout)
 
+    def with_setting(self, *settings):
+        """self.common with some keys set otherwise."""
+        keys = {s.split('=')[0] for s in settings}
+        return [a for a in self.common if a.split('=')[0] not in keys] + list(settings)
+
+    def test_a_changed_configuration_is_refused_before_any_work(self):
+        before = self.runs()
+        # the issue's first example: fewer steps into the directory of the 150-step runs
+        r = self.cfx(*self.with_setting('steps=100'), '--out', str(self.out))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(f'{self.results} already holds 4 runs of these points made with another configuration', lines[0])
+        self.assertIn('steps 150 there, 100 now', lines[0])
+        self.assertIn('use another --out DIR for this configuration, or --force', lines[0])
+        self.assertNotIn('mean AP', r.stdout)
+        self.assertNotIn('done already', r.stderr)
+        # the second: stores that do not exist; nothing is made there, no old table under their name
+        elsewhere = self.dir / 'elsewhere'
+        r = self.cfx(*self.with_setting(f'train_store={elsewhere}/train.h5', f'eval_store={elsewhere}/eval.h5'),
+                     '--out', str(self.out))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f'eval_store "{self.dir}/data/eval.h5" there, "{elsewhere}/eval.h5" now', r.stderr)
+        self.assertIn(f'train_store "{self.dir}/data/train.h5" there, "{elsewhere}/train.h5" now', r.stderr)
+        self.assertEqual(r.stdout, '')
+        self.assertFalse(elsewhere.exists())
+        # --task (what a sweep's task runs) meets the grid's runs too: they share the checkpoints
+        r = self.cfx(*self.with_setting('steps=3'), '--task', '1', '--out', str(self.out))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f'{self.results} already holds a run of this point made with another configuration '
+                      '(k=3,subset=1: steps 150 there, 3 now)', r.stderr)
+        self.assertFalse((self.out / 'tasks').exists())
+        # nothing was touched, and the device is not part of a run's identity
+        self.assertEqual({k: v[0] for k, v in self.runs().items()}, {k: v[0] for k, v in before.items()})
+        r = self.cfx(*self.common, 'device=cpu', '--out', str(self.out))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count('done already, skipped'), 4)
+
+    def test_force_replaces_a_run_of_another_configuration_and_collect_refuses_two(self):
+        two = self.dir / 'two'
+        out = two / 'a'
+        task = out / 'tasks' / 'scaling_models-cpu-task0001.h5'
+        ck = out / 'checkpoints' / 'cpu' / 'k=3,subset=1'
+        r = self.cfx(*self.with_setting('steps=4', 'checkpoint_every=2'), '--task', '1', '--out', str(out))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(f.name for f in ck.iterdir()), ['step_00000002.safetensors', 'step_00000004.safetensors'])
+        r = self.cfx(*self.with_setting('steps=3', 'checkpoint_every=2'), '--task', '1', '--out', str(out))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f'{task} already holds a run of this point made with another configuration '
+                      '(k=3,subset=1: steps 4 there, 3 now)', r.stderr)
+        r = self.cfx(*self.with_setting('steps=3', 'checkpoint_every=2'), '--task', '1', '--out', str(out), '--force')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f'replacing run k=3,subset=1 of {task} (done, made with another configuration: steps 4 there, '
+                      '3 now)', r.stderr)
+        attrs, train, table = self.runs(task)['k=3,subset=1']
+        self.assertEqual((attrs['status'], json.loads(attrs['config'])['steps']), ('done', 3))
+        self.assertEqual(list(train['step']), [1, 2, 3])
+        self.assertEqual(len(table), 12)
+        # the old configuration's checkpoints went with it
+        self.assertEqual(sorted(f.name for f in ck.iterdir()), ['step_00000002.safetensors', 'step_00000003.safetensors'])
+        # the old configuration again, in a directory of its own: fine; but one collect of both
+        # would hold two runs under one id
+        r = self.cfx(*self.with_setting('steps=4', 'checkpoint_every=2'), '--task', '1', '--out', str(two / 'b'))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([CFX, 'collect', str(two), '--out', str(self.dir / 'two.h5')], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"cfx collect: run 'k=3,subset=1' is in {task} and in {two}/b/tasks/scaling_models-cpu-task0001.h5 "
+                      'with different configurations (steps 3 in the first, 4 in the second)', r.stderr)
+        self.assertFalse((self.dir / 'two.h5').exists())
+
     def test_list_and_usage_errors(self):
         r = self.cfx(*self.common, '--list')
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -162,9 +238,14 @@ class ScalingModels(unittest.TestCase):
         r = self.cfx(*args[:-2], '--out', str(out))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('was interrupted, resuming', r.stderr)
-        attrs, train, _ = self.runs(out / 'scaling_models-cpu.h5')['k=3,subset=1']
+        attrs, train, table = self.runs(out / 'scaling_models-cpu.h5')['k=3,subset=1']
         self.assertEqual(attrs['status'], 'done')
         self.assertEqual(list(train['step']), list(range(1, 151)))
+        # bitwise the run that nothing interrupted (the grid's own k=3,subset=1: the same run,
+        # k_count and subsets only choose the points)
+        _, ref_train, ref_table = self.runs()['k=3,subset=1']
+        self.assertEqual(list(train['loss']), list(ref_train['loss']))
+        self.assertEqual(list(table['ap']), list(ref_table['ap']))
 
     def test_tasks_and_collect(self):
         out = self.dir / 'tasks'

@@ -133,6 +133,42 @@ class LocalSweep(Base):
         log = (self.out / 'logs' / 'cpu-task0003.log').read_text()
         self.assertIn('done already, skipped', log)
 
+    def test_a_changed_configuration_is_refused_before_any_task_starts(self):
+        r = self.sweep('n=3', '--local', '-j', '2')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        logs = {p.name: p.read_text() for p in (self.out / 'logs').glob('*.log')}
+        # the same points with another value: their results are not this configuration's
+        r = self.sweep('n=3', 'sleep=0.3', '--local', '-j', '2')
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('tiny-cpu-task0001.h5 already holds a run of this point made with another configuration '
+                      '(i=1: sleep 0.2 there, 0.3 now)', r.stderr)
+        self.assertIn('or --force', r.stderr)
+        self.assertNotIn('summary', r.stdout)
+        self.assertEqual({p.name: p.read_text() for p in (self.out / 'logs').glob('*.log')}, logs)  # nothing ran
+        # a task left out of --tasks is not looked at; the merged file counts as one of the grid's
+        r = self.sweep('n=3', 'sleep=0.3', '--local', '--tasks', '2')
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('(i=2: sleep 0.2 there, 0.3 now)', r.stderr)
+        # --force: the tasks replace their runs, the merge meets the new configuration only
+        r = self.sweep('n=3', 'sleep=0.3', '--local', '-j', '2', '--force')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('replacing run i=1 of %s (done, made with another configuration: sleep 0.2 there, 0.3 now)'
+                      % self.task_file(1), (self.out / 'logs' / 'cpu-task0001.log').read_text())
+        merged = self.runs(self.out / 'tiny-cpu.h5')
+        self.assertEqual(sorted(merged), ['i=1', 'i=2', 'i=3'])
+        for a in merged.values():
+            self.assertEqual((a['status'], json.loads(a['config'])['sleep']), ('done', 0.3))
+        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith('summary')]), 3)
+        # and runs of the old configuration elsewhere do not merge with these
+        other = self.dir / 'other'
+        r = self.cfx('sweep', str(self.script), 'n=3', '--local', '--tasks', '1', '--out', str(other))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.cfx('collect', str(self.dir), '--out', str(self.dir / 'all.h5'))  # other/ sorts before out/
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("run 'i=1' is in %s/tiny-cpu.h5 and in %s/tiny-cpu.h5 with different configurations "
+                      "(sleep 0.2 in the first, 0.3 in the second)" % (other, self.out), r.stderr)
+        self.assertFalse((self.dir / 'all.h5').exists())
+
     def test_a_failing_task_is_named_and_can_be_rerun_alone(self):
         r = self.sweep('n=5', 'fail_at=3', '--local', '-j', '2')
         self.assertEqual(r.returncode, 1, r.stderr)

@@ -3,8 +3,10 @@
 
 A training run killed with SIGKILL at random moments (a real process, no simulated
 flag) and resumed from its checkpoints must end with bitwise the same weights and the
-same per-step losses as an uninterrupted run; SIGUSR1 makes a run checkpoint and exit
-with status 75 (requeue); a checkpoint of another configuration is refused.
+same per-step losses as an uninterrupted run; on SIGUSR1 cfx.train.fit checkpoints and
+returns (the plain script goes on after it), and the cfx program exits with status 75
+(requeue) since the signal is still pending, or 0 when the script cleared it; a
+checkpoint of another configuration is refused.
 
 Run:  /usr/bin/python3 tests/app/test_train.py   (from the repo root; CFX_BIN defaults
 to build/cfx).
@@ -58,8 +60,8 @@ class TrainResume(unittest.TestCase):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     @classmethod
-    def command(cls, ckdir, out, lr=LR):
-        return [CFX, DRIVER, cls.store, str(ckdir), str(out), str(STEPS), repr(lr)]
+    def command(cls, ckdir, out, lr=LR, *extra):
+        return [CFX, DRIVER, cls.store, str(ckdir), str(out), str(STEPS), repr(lr), *extra]
 
     @classmethod
     def run_driver(cls, ckdir, out, lr=LR):
@@ -108,21 +110,41 @@ class TrainResume(unittest.TestCase):
             for f in ck.glob('*'):
                 self.assertRegex(f.name, r'^step_\d{8}\.safetensors$', 'stray file in the checkpoint dir')
 
-    def test_sigusr1_checkpoints_and_exits_75(self):
-        ck, out = self.dir / 'usr1_ckpt', self.dir / 'usr1'
-        p = subprocess.Popen(self.command(ck, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
-                             text=True)
+    def usr1(self, ck, out, *extra):
+        """Start the driver, send SIGUSR1 after its first checkpoint: (returncode, stdout, stderr, step)."""
+        p = subprocess.Popen(self.command(ck, out, LR, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env(), text=True)
         deadline = time.time() + 120
         while time.time() < deadline and p.poll() is None:
             if ck.exists() and any(ck.glob('step_*.safetensors')):
                 break
             time.sleep(0.01)
         p.send_signal(signal.SIGUSR1)
-        _, err = p.communicate(timeout=120)
-        self.assertEqual(p.returncode, 75, err)
+        stdout, err = p.communicate(timeout=120)
         self.assertIn('SIGUSR1 at step', err)
         step = int(err.split('SIGUSR1 at step ')[1].split(':')[0])
+        self.assertLess(step, STEPS)
         self.assertTrue((ck / f'step_{step:08d}.safetensors').exists(), err)
+        return p.returncode, stdout, err, step
+
+    def test_sigusr1_checkpoints_and_exits_75(self):
+        ck, out = self.dir / 'usr1_ckpt', self.dir / 'usr1'
+        code, stdout, err, step = self.usr1(ck, out)
+        # fit returned: the script went on after it (saved, printed) ...
+        self.assertIn(f'done step={step} resumed_from=nil interrupted=USR1\n', stdout)
+        # ... and ended with the signal pending: the cfx program's requeue status
+        self.assertEqual(code, 75, err)
+        r = self.run_driver(ck, out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f'(step {step})', r.stderr)
+        self.assert_same_as_reference(out)
+
+    def test_fit_returns_on_sigusr1_and_a_script_that_clears_it_exits_0(self):
+        ck, out = self.dir / 'usr1_clear_ckpt', self.dir / 'usr1_clear'
+        code, stdout, err, step = self.usr1(ck, out, '5', 'clear')
+        self.assertEqual(code, 0, err)
+        self.assertEqual(stdout, f'done step={step} resumed_from=nil interrupted=USR1\ncleared USR1\n')
+        # the weights it saved are those of the checkpoint: a resumed run still ends bitwise the same
         r = self.run_driver(ck, out)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f'(step {step})', r.stderr)

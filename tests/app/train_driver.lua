@@ -1,11 +1,13 @@
 -- train_driver.lua: a small training run for tests/app/test_train.py.
---   cfx train_driver.lua STORE CKPT_DIR OUT_PREFIX STEPS LR [EVERY]
+--   cfx train_driver.lua STORE CKPT_DIR OUT_PREFIX STEPS LR [EVERY [clear]]
 -- Trains vit_micro_patch8_64 (with stochastic depth and dropout, so the libtorch RNG
 -- matters) and writes OUT_PREFIX.safetensors (final weights) and OUT_PREFIX.losses
--- (one %a hex float per step, exact).
+-- (one %a hex float per step, exact).  A plain script: after fit returns (also when a
+-- SIGUSR1 stopped it) it goes on and prints a line; with `clear` it clears the signal,
+-- so that the cfx program exits 0 rather than 75.
 local cfx = require 'cfx'
-local store_path, ckdir, out, steps, lr, every = arg[1], arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]),
-  tonumber(arg[6] or 5)
+local store_path, ckdir, out, steps, lr, every, clear = arg[1], arg[2], arg[3], tonumber(arg[4]), tonumber(arg[5]),
+  tonumber(arg[6] or 5), arg[7] == 'clear'
 cfx.manual_seed(7)
 local model = cfx.models.create('vit_micro_patch8_64', { drop_path_rate = 0.2, drop_rate = 0.1 })
 local loader = cfx.data.loader { store = cfx.data.open(store_path), batch = 8, workers = 1, seed = 11,
@@ -18,4 +20,6 @@ cfx.safetensors.save(out .. '.safetensors', model:state_dict())
 local f = assert(io.open(out .. '.losses', 'w'))
 for i = 1, #r.losses do f:write(('%a\n'):format(r.losses[i])) end
 f:close()
-print(('done step=%d resumed_from=%s'):format(r.step, tostring(r.resumed_from)))
+print(('done step=%d resumed_from=%s interrupted=%s'):format(r.step, tostring(r.resumed_from),
+  tostring(r.interrupted)))
+if clear then print('cleared ' .. tostring(cfx.clear_signal())) end

@@ -171,7 +171,7 @@ end)
 describe('the loader', function()
   local aug = cfx.augment.randaugment { crop = 24 }
   local function fingerprints(opts)
-    opts.store, opts.augment, opts.batch, opts.seed, opts.threads = store, aug, 16, 11, false
+    opts.store, opts.augment, opts.batch, opts.seed = store, aug, 16, 11
     local L = cfx.data.loader(opts)
     local r = {}
     for b in L:batches() do
@@ -192,7 +192,7 @@ describe('the loader', function()
 
   it('makes uint8 NCHW batches with labels, 1-based generator ids and indices', function()
     local L = cfx.data.loader { view = store:select { k = 2, seed = 1 }, augment = cfx.augment.eval { resize = 32, crop = 28 },
-      batch = 8, workers = 2, shuffle = false, max_batches = 1, threads = false }
+      batch = 8, workers = 2, shuffle = false, max_batches = 1 }
     local b = L:next()
     assert.same({ 8, 3, 28, 28 }, b.images:shape())
     assert.equal('uint8', b.images:dtype())
@@ -208,7 +208,7 @@ describe('the loader', function()
   it('reshuffles each epoch and covers the view', function()
     local v = store:select { k = 2, seed = 1, reals = 'none' } -- 24 images
     local L = cfx.data.loader { view = v, augment = cfx.augment.eval { resize = 32, crop = 24 }, batch = 24, workers = 2,
-      seed = 3, max_batches = 2, threads = false }
+      seed = 3, max_batches = 2 }
     local e1, e2 = L:next(), L:next()
     assert.same({ 0, 1 }, { e1.epoch, e2.epoch })
     assert.are_not.same(e1.indices:totable(), e2.indices:totable())
@@ -217,13 +217,30 @@ describe('the loader', function()
 
   it('leaves out, counts and names an image it cannot decode', function()
     local L = cfx.data.loader { store = store, augment = cfx.augment.eval { resize = 32, crop = 24 }, batch = 481,
-      workers = 1, shuffle = false, max_batches = 1, threads = false }
+      workers = 1, shuffle = false, max_batches = 1 }
     local b = L:next()
     assert.equal(480, b.images:size(1))
     local s = L:stats()
     assert.equal(1, s.failed)
     assert.equal(481, s.last_failed)
     assert.matches("image 'broken'", s.last_failure)
+  end)
+
+  it("leaves libtorch's thread count alone (the caller decides it)", function()
+    local prev = cfx.threads()
+    for _, n in ipairs { 1, 3 } do
+      cfx.threads(n)
+      for _, workers in ipairs { 1, 2 } do
+        local L = cfx.data.loader { store = store, augment = aug, batch = 4, workers = workers, max_batches = 1 }
+        L:next()
+        L:close()
+        assert.equal(n, cfx.threads())
+      end
+    end
+    cfx.threads(prev)
+    local ok, e = pcall(cfx.data.loader, { store = store, augment = aug, threads = 2 })
+    assert.is_false(ok)
+    assert.matches("unknown option 'threads'", e)
   end)
 
   it('rejects bad options clearly', function()

@@ -99,7 +99,7 @@ function M.parse_dir(argv, spec)
   end
   local dir = pos[1]:gsub('/+$', '')
   if dir == '' then dir = '/' end
-  if not require('cfx').fs.is_dir(dir) then
+  if not require('cfx.fs').is_dir(dir) then
     io.stderr:write(('%s: %s is not a directory\n'):format(spec.name, dir))
     return nil, 1
   end

@@ -9,10 +9,12 @@ local spec = {
       'included, into one file, DIR/results.h5 by default, written anew.  Other .h5 files\n' ..
       '(stores) are skipped and listed.  A run found in several files is taken from the copy\n' ..
       'whose status is "done", then from the one updated last, then from the file whose path\n' ..
-      'sorts last; each such choice is printed.  An existing output is replaced only when\n' ..
-      'that loses no run (an earlier collect of the same files); a results file of your own\n' ..
-      'there is refused.  Prints the runs merged per experiment and preset, and warns when\n' ..
-      'the file mixes several.',
+      'sorts last; each such choice is printed.  Copies of one run must have the same\n' ..
+      'configuration (device aside): one run id with two configurations is two runs, and\n' ..
+      'is refused, naming the files and the differing keys.  An existing output is replaced\n' ..
+      'only when that loses no run (an earlier collect of the same files); a results file of\n' ..
+      'your own there is refused.  Prints the runs merged per experiment and preset, and\n' ..
+      'warns when the file mixes several.',
   options = {
     { 'out', 'string', nil, 'the merged file (default DIR/results.h5)' },
   },
@@ -36,13 +38,13 @@ local function strip(e) return (args.message(e):gsub('^%(cfx command%):%d+: ', '
 return function(argv)
   local o, dir = args.parse_dir(argv, spec)
   if not o then return dir end
-  local cfx = require 'cfx'
+  local fs, results = require 'cfx.fs', require 'cfx.results'
   local out = o.out or (dir .. '/results.h5')
   local inputs, skipped = {}, {}
-  local out_abs = cfx.fs.abspath(out)
-  for _, p in ipairs(find_h5(cfx.fs, dir, 0, {})) do
-    if cfx.fs.abspath(p) ~= out_abs then
-      local ok, is, why = pcall(cfx.results.is_results_file, p)
+  local out_abs = fs.abspath(out)
+  for _, p in ipairs(find_h5(fs, dir, 0, {})) do
+    if fs.abspath(p) ~= out_abs then
+      local ok, is, why = pcall(results.is_results_file, p)
       if not ok then
         io.stderr:write('cfx collect: ', strip(is), '\n')
         return 1
@@ -59,7 +61,7 @@ return function(argv)
     io.stderr:write(('cfx collect: no results files under %s\n'):format(dir))
     return 1
   end
-  local ok, r = pcall(cfx.results.collect, inputs, out)
+  local ok, r = pcall(results.collect, inputs, out)
   if not ok then
     local msg = strip(r):gsub('^collect: ', '')
     if msg:find('give another output path', 1, true) then msg = msg .. ' (cfx collect DIR --out FILE)' end

@@ -13,8 +13,8 @@ usage: cfx data COMMAND ...
                                            parquet shards or a folder layout into a store
 Run `cfx data COMMAND --help` for the options of one command.]]
 
-local function open_or_fail(cfx, path, prog)
-  local ok, s = pcall(cfx.data.open, path)
+local function open_or_fail(path, prog)
+  local ok, s = pcall(require('cfx.data').open, path)
   if not ok then
     io.stderr:write(prog, ': ', tostring(s):gsub('^[^:]*:%d+: ', ''), '\n')
     return nil
@@ -30,8 +30,7 @@ local function info(argv)
     io.stderr:write('cfx data info: expected one STORE path\n')
     return 2
   end
-  local cfx = require 'cfx'
-  local s = open_or_fail(cfx, pos[1], 'cfx data info')
+  local s = open_or_fail(pos[1], 'cfx data info')
   if not s then return 1 end
   local r = s:info()
   r.attrs = { source = s:attr('source'), created = s:attr('created'), cfx_library_version = s:attr('cfx_library_version') }
@@ -75,11 +74,10 @@ local function audit(argv)
     io.stderr:write('cfx data audit: expected at least one STORE path\n')
     return 2
   end
-  local cfx = require 'cfx'
   local audit_mod = require 'cfx.audit'
   local stores, reports = {}, {}
   for i, p in ipairs(pos) do
-    stores[i] = open_or_fail(cfx, p, 'cfx data audit')
+    stores[i] = open_or_fail(p, 'cfx data audit')
     if not stores[i] then return 1 end
     reports[i] = audit_mod.store(stores[i], { threshold = o.threshold })
   end

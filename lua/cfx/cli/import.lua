@@ -30,7 +30,7 @@ return function(argv)
     io.stderr:write('cfx data import: give SRC and --out STORE.h5 (cfx data import --help)\n')
     return 2
   end
-  local importer = require('cfx').importer
+  local importer = require 'cfx.importer'
   local problems = 0
   local function report(path, reason)
     problems = problems + 1

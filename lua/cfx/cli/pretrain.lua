@@ -27,10 +27,15 @@ return function(argv)
     io.stderr:write('cfx pretrain: --out FILE.safetensors is required\n')
     return 2
   end
-  local cfx = require 'cfx'
+  local pretrain, core = require 'cfx.pretrain', require 'cfx.core'
   local t0 = os.time()
-  local path, r = cfx.pretrain.run { model = o.model, out = o.out, per_source = o.per_source, size = o.size,
+  local path, r = pretrain.run { model = o.model, out = o.out, per_source = o.per_source, size = o.size,
     steps = o.steps, batch = o.batch, lr = o.lr, seed = o.seed, workers = o.workers }
+  if not path then -- USR1/TERM stopped the training: nothing written; a requeue starts it again
+    io.stderr:write(('cfx pretrain: stopped by SIG%s at step %d of %d; nothing written\n'):format(r.interrupted,
+      #r.losses, o.steps))
+    return core.EXIT_REQUEUE
+  end
   print(('cfx pretrain: wrote %s in %d s (content accuracy on the pool %.1f%%, final loss %.3f)'):format(path,
     os.time() - t0, 100 * r.accuracy, r.losses[#r.losses]))
   return 0

@@ -17,7 +17,10 @@ local spec = {
       '            requeues itself and resumes), and submits it with sbatch.  Arguments\n' ..
       '            after -- go to the script as #SBATCH lines (--partition=..., --time=...).\n' ..
       'Follow with `cfx status DIR`; merge with `cfx collect DIR` (or run the same --local\n' ..
-      'sweep, which skips finished tasks).',
+      'sweep, which skips finished tasks).  A task\'s results count only for the configuration\n' ..
+      'they were made with: when DIR holds runs of these points made with another one\n' ..
+      '(device aside), nothing starts and the differing keys are named; use another --out,\n' ..
+      'or --force to replace those runs.',
   options = {
     { 'local', 'flag', false, 'run the tasks on this machine' },
     { 'jobs', 'int', 1, 'with --local: tasks at a time (also -j N)' },
@@ -27,6 +30,7 @@ local spec = {
     { 'max_running', 'int', nil, 'with --slurm: at most M tasks at once (--array=...%M)' },
     { 'tasks', 'string', nil, 'only these grid points, e.g. 1-4,9 (default: all)' },
     { 'out', 'string', nil, 'results, checkpoints and logs (default runs/NAME, as the script)' },
+    { 'force', 'flag', false, 'replace runs of these points made with another configuration (else refused)' },
   },
 }
 
@@ -69,7 +73,7 @@ return function(argv)
   for k = 2, #pos do kv[#kv + 1] = pos[k] end
 
   local sweep = require 'cfx.sweep'
-  local ok, plan = pcall(sweep.plan, { script = script, args = kv, out = o.out, tasks = o.tasks })
+  local ok, plan = pcall(sweep.plan, { script = script, args = kv, out = o.out, tasks = o.tasks, force = o.force })
   if not ok then return usage_error(strip(plan)) end
   local n = #plan.tasks
 

@@ -21,7 +21,7 @@ local spec = {
 return function(argv)
   local o, code = args.parse(argv, spec)
   if not o then return code end
-  local synth = require('cfx').synth
+  local synth = require 'cfx.synth'
   local t0 = os.time()
   local train, eval = synth.generate { out = o.out, train_generators = o.train_generators,
     eval_generators = o.eval_generators, per_generator = o.per_generator, size = o.size, seed = o.seed,

@@ -1,5 +1,6 @@
 -- models/convnext.lua: timm's ConvNeXt (depthwise 7x7 conv, channels-last LayerNorm,
 -- MLP, layer scale), with timm's parameter names and initialisation.
+local core = require 'cfx.core'
 local tensor = require 'cfx.tensor'
 local nn = require 'cfx.nn'
 
@@ -55,7 +56,7 @@ M.defaults = { in_chans = 3, num_classes = 1, depths = { 3, 3, 9, 3 }, dims = { 
   ls_init_value = 1e-6, drop_rate = 0, drop_path_rate = 0, head_init_scale = 1, img_size = 224 }
 
 function ConvNeXt:__init(opts)
-  local o = tensor.options(opts, M.defaults, 'ConvNeXt')
+  local o = core.options(opts, M.defaults, 'ConvNeXt')
   self.cfg = o
   self.num_classes, self.num_features = o.num_classes, o.dims[#o.dims]
   self.stem = nn.Sequential(nn.Conv2d(o.in_chans, o.dims[1], 4, { stride = 4 }), nn.LayerNorm2d(o.dims[1], { eps = 1e-6 }))

@@ -83,7 +83,7 @@ end
 -- left out and keeps its fresh initialisation, as timm does.  Every other key must
 -- match in name and shape (strict), otherwise the error lists the differences.
 function M.load_pretrained(model, path, opts)
-  local o = tensor.options(opts, { strict = true }, 'load_pretrained')
+  local o = core.options(opts, { strict = true }, 'load_pretrained')
   local sd = checkpoint_tensors(path)
   if model.checkpoint_filter then sd = model:checkpoint_filter(sd) end
   local own = model:state_dict()

@@ -1,6 +1,6 @@
 -- models/resnet.lua: timm's (and torchvision's) ResNet: BasicBlock and Bottleneck (stride
 -- on the 3x3 conv, "v1.5"), with their parameter names and timm's initialisation.
-local tensor = require 'cfx.tensor'
+local core = require 'cfx.core'
 local nn = require 'cfx.nn'
 
 local M = {}
@@ -59,7 +59,7 @@ M.defaults = { block = 'bottleneck', layers = { 3, 4, 6, 3 }, stem_width = 64, w
   in_chans = 3, num_classes = 1, drop_rate = 0, zero_init_last = true, img_size = 224 }
 
 function ResNet:__init(opts)
-  local o = tensor.options(opts, M.defaults, 'ResNet')
+  local o = core.options(opts, M.defaults, 'ResNet')
   local block = M.blocks[o.block]
   if not block then error(("ResNet: block must be 'basic' or 'bottleneck', got %s"):format(tostring(o.block)), 3) end
   self.cfg = o

@@ -54,7 +54,7 @@ local defaults = { img_size = 224, patch_size = 16, in_chans = 3, num_classes = 
 M.defaults = defaults
 
 function VisionTransformer:__init(opts)
-  local o = tensor.options(opts, defaults, 'VisionTransformer')
+  local o = core.options(opts, defaults, 'VisionTransformer')
   self.cfg = o
   self.num_classes, self.embed_dim, self.num_features = o.num_classes, o.embed_dim, o.embed_dim
   self.num_prefix_tokens = 1

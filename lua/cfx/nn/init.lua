@@ -1,5 +1,5 @@
 -- cfx.nn: modules (PyTorch's torch.nn).  See docs/models.md.
---   local nn = require('cfx').nn
+--   local nn = cfx.nn                 -- or require 'cfx.nn'
 --   local mlp = nn.Sequential(nn.Linear(4, 16), nn.GELU(), nn.Linear(16, 1))
 --   print(mlp)                      -- tree with parameter counts
 --   local y = mlp(cfx.randn(8, 4))

@@ -45,7 +45,7 @@ function M.ones_(t) return M.constant_(t, 1) end
 -- trunc_normal_(t [, {mean=0, std=1, a=-2, b=2}]): normal samples, those outside [a, b]
 -- drawn again until none is (an exact truncated normal; torch uses the inverse CDF).
 function M.trunc_normal_(t, opts)
-  local o = tensor.options(opts, { mean = 0, std = 1, a = -2, b = 2 }, 'trunc_normal_')
+  local o = core.options(opts, { mean = 0, std = 1, a = -2, b = 2 }, 'trunc_normal_')
   if not (o.a < o.b) then raise(('trunc_normal_: need a < b, got a=%g b=%g'):format(o.a, o.b)) end
   no_grad(function()
     t:normal_(o.mean, o.std)
@@ -69,13 +69,13 @@ end
 
 -- kaiming_uniform_(t [, {a=0, mode='fan_in', nonlinearity='leaky_relu'}])
 function M.kaiming_uniform_(t, opts)
-  local o = tensor.options(opts, { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' }, 'kaiming_uniform_')
+  local o = core.options(opts, { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' }, 'kaiming_uniform_')
   local std = gain(o.nonlinearity, o.a) / math.sqrt(fan(t, o.mode))
   local bound = math.sqrt(3) * std
   return M.uniform_(t, -bound, bound)
 end
 function M.kaiming_normal_(t, opts)
-  local o = tensor.options(opts, { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' }, 'kaiming_normal_')
+  local o = core.options(opts, { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' }, 'kaiming_normal_')
   return M.normal_(t, 0, gain(o.nonlinearity, o.a) / math.sqrt(fan(t, o.mode)))
 end
 function M.xavier_uniform_(t, g)

@@ -7,7 +7,7 @@ local module = require 'cfx.nn.module'
 local init = require 'cfx.nn.initializers'
 local raise = core.raise
 
-local class, options = module.class, tensor.options
+local class, options = module.class, core.options
 local L = {}
 
 local function positive_int(v, what, fname)

@@ -303,7 +303,7 @@ M.listing = listing
 -- is always an error, and with strict=true so are missing and unexpected keys; the
 -- error names them.
 function Module:load_state_dict(sd, opts)
-  local o = tensor.options(opts, { strict = true, ['?source'] = true }, 'load_state_dict')
+  local o = core.options(opts, { strict = true, ['?source'] = true }, 'load_state_dict')
   if type(sd) ~= 'table' then raise('load_state_dict: expected a {name = tensor} table, got ' .. type(sd)) end
   local own = {}
   for _, e in ipairs(collect(self, 'parameters')) do own[#own + 1] = e end
@@ -348,7 +348,7 @@ end
 function Module:to(a)
   local dtype, device
   if type(a) == 'table' and not tensor.is_tensor(a) then
-    local o = tensor.options(a, { ['?dtype'] = true, ['?device'] = true }, 'Module:to')
+    local o = core.options(a, { ['?dtype'] = true, ['?device'] = true }, 'Module:to')
     dtype, device = o.dtype, o.device
   elseif type(a) == 'string' and core.dtype_codes[a] then
     dtype = a
