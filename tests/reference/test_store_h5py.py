@@ -59,7 +59,7 @@ w:finish()
 
         with h5py.File(store, 'r') as f:
             check(f.attrs['cfx_format'] in ('store', b'store'), 'cfx_format attribute')
-            check(int(f.attrs['cfx_version']) == 1, 'cfx_version attribute')
+            check(int(f.attrs['cfx_version']) == 2, 'cfx_version attribute (store format 2, store.h)')
             check(f.attrs['source'] in ('test_store_h5py', b'test_store_h5py'), 'provenance attribute')
             b = f['images/bytes']
             check(b.dtype == np.uint8 and b.chunks is None and b.compression is None, 'bytes contiguous, uint8')
