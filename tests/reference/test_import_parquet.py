@@ -7,6 +7,7 @@ the column, and several shards import into one store."""
 import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,18 @@ def main():
         if r.returncode == 0:
             with h5py.File(store, 'r') as f:
                 check(len(f['images/label']) == len(expected), 'one store holds every shard\'s images')
+        # a folder of shards, as the hub's download leaves them, with the layout detected
+        folder = os.path.join(tmp, 'data')
+        os.makedirs(folder)
+        for shard in shards:
+            shutil.copy(shard, folder)
+        store = os.path.join(tmp, 'folder.h5')
+        r = subprocess.run([CFX, 'data', 'import', folder, '--out', store], capture_output=True, text=True)
+        check(r.returncode == 0 and 'layout parquet' in r.stdout, f'a folder of shards imports: {r.stdout}{r.stderr}')
+        if r.returncode == 0:
+            with h5py.File(store, 'r') as f:
+                check(len(f['images/label']) == len(expected), 'the folder\'s store holds every shard\'s images')
+                check(f.attrs['pairing'] in (b'deal', 'deal'), 'Community Forensics stores deal their reals out')
         # a parquet file without image_data
         other = [p for p in sorted(glob.glob(os.path.join(FIX, '*.parquet'))) if p not in shards]
         if other:

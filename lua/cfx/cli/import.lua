@@ -1,5 +1,6 @@
 -- cfx data import: parquet shards or a folder layout into a packed store.
 local args = require 'cfx.cli.args'
+local fs = require 'cfx.fs'
 
 local spec = {
   name = 'cfx data import',
@@ -36,7 +37,15 @@ return function(argv)
     problems = problems + 1
     if not o.quiet then io.stderr:write(('unreadable: %s: %s\n'):format(path, reason)) end
   end
-  local is_parquet = o.layout == 'parquet' or pos[1]:match('%.parquet$')
+  -- parquet: .parquet files, or (layout auto) a folder of them with no sub-folders
+  local function parquet_dir(p)
+    if o.layout ~= 'auto' or not fs.is_dir(p) then return false end
+    local dirs, files = importer.list(p)
+    if #dirs > 0 then return false end
+    for _, f in ipairs(files) do if f:match('%.parquet$') then return true end end
+    return false
+  end
+  local is_parquet = o.layout == 'parquet' or pos[1]:match('%.parquet$') or parquet_dir(pos[1])
   local pairs_map
   for _, p in ipairs(o.pairs or {}) do
     local sub, gen = p:match('^([^=]+)=(.+)$')
