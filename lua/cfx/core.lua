@@ -129,6 +129,13 @@ M.options = options
 local function pack(...) return { n = select('#', ...), ... } end
 M.pack = pack
 
+-- copy(t): a deep copy of a table of plain values (configurations, grid points).
+function M.copy(t)
+  local r = {}
+  for k, v in pairs(t) do r[k] = type(v) == 'table' and M.copy(v) or v end
+  return r
+end
+
 -- ---- the host: the cfx program's clock and signals ------------------------------------
 -- clock() -> seconds of a monotonic wall clock (cfx_clock: the host's clock too), for
 -- timing; os.clock is CPU time, os.time whole seconds.

@@ -33,11 +33,7 @@ local Run = {}
 Run.__index = Run
 
 -- ---- configuration ----------------------------------------------------------------------
-local function copy(t)
-  local r = {}
-  for k, v in pairs(t) do r[k] = type(v) == 'table' and copy(v) or v end
-  return r
-end
+local copy = core.copy
 
 local function sorted_keys(t)
   local r = {}

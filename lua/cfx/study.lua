@@ -47,11 +47,7 @@ M.presets = {
   },
 }
 
-local function copy(t)
-  local r = {}
-  for k, v in pairs(t) do r[k] = type(v) == 'table' and copy(v) or v end
-  return r
-end
+local copy = core.copy
 local function words(s)
   local r = {}
   for w in tostring(s):gmatch('[^,%s]+') do r[#r + 1] = w end
