@@ -71,7 +71,7 @@ class PaperPreset(unittest.TestCase):
                     'subsets=1', 'steps=2', 'batch=2', 'accumulate=1', 'workers=1', 'checkpoint_every=2',
                     'model=vit_small_patch16_224', 'img_size=224', 'eval_resize=256']
             r = subprocess.run([CFX, SCRIPT, *args, '--out', str(out)], capture_output=True, text=True, timeout=900,
-                               env=dict(os.environ, CFX_THREADS='2'))
+                               env=dict(os.environ, CFX_THREADS='1'))
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertNotIn('too many results to unpack', r.stderr)
             # 3 generators of 6 fakes each cannot give 50,000: all 18 taken, said once
@@ -102,7 +102,7 @@ class PaperPreset(unittest.TestCase):
                     'synth_eval_generators=2', 'synth_per_generator=8', 'k_min=2', 'k_max=2', 'k_count=1',
                     'subsets=1', 'budget=16', 'steps=2', 'batch=8', 'workers=1']
             r = subprocess.run([CFX, SCRIPT, *args, '--out', str(tmp / 'out')], capture_output=True, text=True,
-                               timeout=600, env=dict(os.environ, CFX_THREADS='2'))
+                               timeout=600, env=dict(os.environ, CFX_THREADS='1'))
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn('train.h5 is of an older store format; making it again', r.stderr)
             with h5py.File(data / 'train.h5', 'r') as f:

@@ -36,7 +36,7 @@ class Studies(unittest.TestCase):
         t0 = time.time()
         r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), *self.tiny, *extra, '--out',
                             str(self.dir / 'out')], capture_output=True, text=True, timeout=600,
-                           env=dict(os.environ, CFX_THREADS='2'))
+                           env=dict(os.environ, CFX_THREADS='1'))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         print(f'{name}: {time.time() - t0:.1f} s')
         f = h5py.File(self.dir / 'out' / f'{name}-cpu.h5', 'r')
