@@ -223,6 +223,27 @@ static void test_refusals(void) {
   CHECK(s == NULL);
 }
 
+/* A store whose /images/group names a row that does not exist (a damaged or hand-made
+ * file) is refused at open with the image and the value, edited here with HDF5 itself. */
+static void test_bad_group(void) {
+  char path[512];
+  path_in(path, sizeof path, "badgroup.h5");
+  write_store(path);
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, "images/group", H5P_DEFAULT);
+  hid_t fs = H5Dget_space(d);
+  hsize_t at[1] = {3}, one[1] = {1};
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, at, NULL, one, NULL);
+  hid_t ms = H5Screate_simple(1, one, NULL);
+  int32_t bad = 99;
+  CHECK(H5Dwrite(d, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, &bad) >= 0);
+  H5Sclose(ms), H5Sclose(fs), H5Dclose(d), H5Fclose(f);
+  cfx_store *s = NULL;
+  CHECK(cfx_store_open(path, &s) == CFX_EFORMAT && s == NULL);
+  CHECK_CONTAINS(cfx_last_error(), "image 3 has evaluation group 99");
+  CHECK_CONTAINS(cfx_last_error(), "badgroup.h5");
+}
+
 static void test_empty_store(void) {
   char path[512];
   path_in(path, sizeof path, "empty.h5");
@@ -243,6 +264,7 @@ int main(void) {
   test_round_trip();
   test_abandoned_writer();
   test_refusals();
+  test_bad_group();
   test_empty_store();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
