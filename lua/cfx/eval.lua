@@ -115,6 +115,10 @@ local function protocol_groups(r, mode, seed)
       "use reals='auto'"):format(ungrouped, r.store.path, r.store:pairing()))
   end
   local rest = mode == 'auto' and r.store:pairing() or mode -- what becomes of the ungrouped reals
+  if rest ~= 'deal' and rest ~= 'pool' and rest ~= 'own' then
+    raise(("cfx.eval.tables: %s has pairing '%s' (expected 'deal' or 'pool'): re-import it, or give reals='deal' or 'pool'")
+      :format(r.store.path, tostring(rest)))
+  end
   if rest == 'deal' then
     core.check(C.cfx_metrics_deal_reals(lp, kp, n, seed, out))
   end

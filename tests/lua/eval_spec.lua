@@ -47,6 +47,27 @@ describe('cfx.eval', function()
     for _, g in ipairs(pool.generators) do assert.equals(60, g.n_real) end
   end)
 
+  it('refuses a store whose pairing attribute it does not know, naming the store and the value', function()
+    local path = dir .. '/oddpairing.h5'
+    local w = cfx.data.writer(path)
+    local g, real = w:generator('g', 'GAN', 'manual'), w:generator('COCO', 'real', 'real')
+    local png = cfx.image.encode_png(cfx.zeros(32, 32, 3, { dtype = 'uint8' }))
+    for i = 1, 4 do w:add { bytes = png, label = i % 2, generator = i % 2 == 1 and g or real, name = 'i' .. i } end
+    w:attr('pairing', 'shuffle')
+    w:finish()
+    local store = cfx.data.open(path)
+    local r = cfx.eval.run { model = Const(), store = store, preprocess = cfx.augment.eval { resize = false, crop = 32 },
+      workers = 1 }
+    local ok, err = pcall(cfx.eval.tables, r)
+    assert.is_false(ok)
+    assert.matches("oddpairing.h5 has pairing 'shuffle'", err, 1, true)
+    -- a rule given explicitly does not read the attribute: g's 2 fakes against both reals
+    local t = cfx.eval.tables(r, { reals = 'pool' })
+    assert.equals(1, #t.generators)
+    assert.equals(2, t.generators[1].n_fake)
+    assert.equals(2, t.generators[1].n_real)
+  end)
+
   it('kNN attribution takes the majority of the k nearest by cosine', function()
     -- two clusters of directions; scale must not matter (cosine)
     local train = cfx.tensor { { 1, 0 }, { 2, 0.1 }, { 3, -0.1 }, { 0, 1 }, { 0.1, 5 }, { -0.1, 2 } }
