@@ -1,6 +1,7 @@
-"""benchlib.py: what every benchmark under bench/ prints about the machine it ran on."""
+"""benchlib.py: what every benchmark under bench/ prints about the machine it ran on, and its timer."""
 import os
 import platform
+import time
 
 
 def machine(extra=''):
@@ -17,3 +18,13 @@ def machine(extra=''):
     s = 'nproc %d, CPU "%s", %s, Python %s' % (os.cpu_count(), model, platform.platform(),
                                               platform.python_version())
     return s + (', ' + extra if extra else '')
+
+
+def best(fn, repeats):
+    """(the shortest of `repeats` wall-clock timings of fn(), fn's last result)."""
+    b, r = float('inf'), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        r = fn()
+        b = min(b, time.perf_counter() - t0)
+    return b, r

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -24,15 +23,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
-
-
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from benchlib import best  # noqa: E402
 
 
 def main():
@@ -53,8 +44,8 @@ def main():
                                                  str(a.repeats)),
                              env=run_lua.lua_env(), capture_output=True, text=True, check=True).stdout
     cfx = dict(line.split() for line in out.strip().splitlines())
-    sk_ap = best(lambda: average_precision_score(y, s), a.repeats)
-    sk_auc = best(lambda: roc_auc_score(y, s), a.repeats)
+    sk_ap, _ = best(lambda: average_precision_score(y, s), a.repeats)
+    sk_auc, _ = best(lambda: roc_auc_score(y, s), a.repeats)
     order = np.argsort(g, kind='stable')
     bounds = np.searchsorted(g[order], np.arange(1, a.generators + 2))
 
@@ -63,7 +54,7 @@ def main():
             idx = order[bounds[k]:bounds[k + 1]]
             if 0 < y[idx].sum() < len(idx):
                 average_precision_score(y[idx], s[idx])
-    sk_group = best(per_generator, 1)
+    sk_group, _ = best(per_generator, 1)
     print(f'{a.n} scores, 1000 tie levels, {a.generators} generators; best of {a.repeats} (wall clock)\n')
     print('| metric | cfx (s) | scikit-learn (s) | speed-up |')
     print('|---|---:|---:|---:|')

@@ -20,7 +20,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -31,16 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT + '/bench')
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'reference'))
 import run_lua  # noqa: E402
-from benchlib import machine  # noqa: E402
-
-
-def best(fn, repeats):
-    b, r = float('inf'), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        r = fn()
-        b = min(b, time.perf_counter() - t0)
-    return b, r
+from benchlib import best, machine  # noqa: E402
 
 
 def main():
