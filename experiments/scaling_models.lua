@@ -18,33 +18,9 @@ local function log_spaced(k_min, k_max, count)
   return ks
 end
 
--- The cpu preset's data: made on first use (cfx synth), reused afterwards.
--- A store of an older format (made by an earlier cfx) is made again: it is ours to remake.
-local function usable(path)
-  if not cfx.fs.exists(path) then return false end
-  local ok, store = pcall(cfx.data.open, path)
-  if ok then store:close() return true end
-  if not tostring(store):match('format version') then error(store, 0) end
-  io.stderr:write(('scaling_models: %s is of an older store format; making it again\n'):format(path))
-  return false
-end
-
-local function ensure_synth(cfg)
-  if usable(cfg.train_store) and usable(cfg.eval_store) then return end
-  local dir = cfg.train_store:match('^(.*)/[^/]*$') or '.'
-  io.stderr:write(('scaling_models: making the synthetic dataset in %s (once)\n'):format(dir))
-  local train, eval = cfx.synth.generate { out = dir, train_generators = cfg.synth_train_generators,
-    eval_generators = cfg.synth_eval_generators, per_generator = cfg.synth_per_generator, size = cfg.img_size,
-    seed = cfg.synth_seed }
-  assert(train == cfg.train_store and eval == cfg.eval_store,
-    'train_store and eval_store must be <dir>/train.h5 and <dir>/eval.h5 for the synthetic data')
-end
-
-local function preprocess(cfg, train)
-  if train then return cfx.augment.randaugment { crop = cfg.img_size, n_max = cfg.n_max } end
-  if cfg.eval_resize > 0 then return cfx.augment.eval { resize = cfg.eval_resize, crop = cfg.img_size } end
-  return cfx.augment.eval { resize = false, crop = cfg.img_size }
-end
+-- The cpu preset's data (made on first use, remade when of an older store format) and the
+-- preprocessing are the study layer's (cfx.study.data, cfx.study.preprocess).
+local preprocess = cfx.study.preprocess
 
 return cfx.experiment {
   name = 'scaling_models',
@@ -77,9 +53,7 @@ return cfx.experiment {
     return points
   end,
 
-  prepare = function(cfg)
-    if cfg.synth_train_generators > 0 then ensure_synth(cfg) end
-  end,
+  prepare = function(cfg) cfx.study.data(cfg) end,
 
   run = function(cfg, run)
     cfx.manual_seed(cfg.seed + cfg.subset)
