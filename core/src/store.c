@@ -27,7 +27,7 @@ typedef struct {
 } record;
 
 typedef struct {
-  char *name, *arch, *subset;
+  char *name, *arch, *subset, *source; /* source: "" until set */
 } gen_row;
 
 struct cfx_store_writer {
@@ -63,7 +63,8 @@ void cfx_store_writer_free(cfx_store_writer *w) {
   if (!w) return;
   remove_spools(w);
   free(w->path), free(w->tmp_bytes), free(w->tmp_index), free(w->tmp_names);
-  for (int32_t i = 0; i < w->ngen; i++) free(w->gens[i].name), free(w->gens[i].arch), free(w->gens[i].subset);
+  for (int32_t i = 0; i < w->ngen; i++)
+    free(w->gens[i].name), free(w->gens[i].arch), free(w->gens[i].subset), free(w->gens[i].source);
   free(w->gens);
   for (int i = 0; i < w->nattrs; i++) free(w->attr_keys[i]), free(w->attr_vals[i]);
   free(w->attr_keys), free(w->attr_vals);
@@ -116,12 +117,31 @@ int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const 
     w->gens = g, w->capgen = cap;
   }
   gen_row *g = &w->gens[w->ngen];
-  g->name = strdup(name), g->arch = strdup(arch), g->subset = strdup(subset);
-  if (!g->name || !g->arch || !g->subset) {
-    free(g->name), free(g->arch), free(g->subset);
+  g->name = strdup(name), g->arch = strdup(arch), g->subset = strdup(subset), g->source = strdup("");
+  if (!g->name || !g->arch || !g->subset || !g->source) {
+    free(g->name), free(g->arch), free(g->subset), free(g->source);
     return cfx__fail(CFX_ENOMEM, "out of memory");
   }
   *id = w->ngen++;
+  return 0;
+}
+
+int cfx_store_writer_set_generator_source(cfx_store_writer *w, int32_t id, const char *source) {
+  if (!w) return cfx__fail(CFX_EINVAL, "set_generator_source: writer is NULL");
+  if (w->spent) return cfx__fail(CFX_EINVAL, "set_generator_source: the writer is finished");
+  if (id < 0 || id >= w->ngen)
+    return cfx__fail(CFX_ERANGE, "set_generator_source: generator row %d does not exist (%d registered)", id, w->ngen);
+  if (!source || !*source) return 0; /* unknown says nothing */
+  gen_row *g = &w->gens[id];
+  if (*g->source) {
+    if (strcmp(g->source, source) == 0) return 0;
+    return cfx__fail(CFX_EINVAL, "generator '%s' given two content sources: '%s' then '%s'", g->name, g->source,
+                     source);
+  }
+  char *s = strdup(source);
+  if (!s) return cfx__fail(CFX_ENOMEM, "out of memory");
+  free(g->source);
+  g->source = s;
   return 0;
 }
 
@@ -370,7 +390,7 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
     H5Tclose(t);
     if (rc) goto done;
   }
-  /* /generators/{name, architecture, subset} */
+  /* /generators/{name, architecture, subset, source} */
   {
     uint64_t g = (uint64_t)w->ngen;
     char **col = calloc(g ? g : 1, sizeof *col);
@@ -385,6 +405,8 @@ static int write_hdf5(cfx_store_writer *w, const char *tmp) {
     bad = bad || write_strings(gg, "architecture", col, g);
     for (uint64_t i = 0; i < g; i++) col[i] = w->gens[i].subset;
     bad = bad || write_strings(gg, "subset", col, g);
+    for (uint64_t i = 0; i < g; i++) col[i] = w->gens[i].source;
+    bad = bad || write_strings(gg, "source", col, g);
     free(col);
     if (bad) rc = cfx__h5_fail(CFX_EIO, "cannot write /generators", tmp);
   }
@@ -443,8 +465,8 @@ struct cfx_store {
   uint64_t *offset;
   uint8_t *label, *format, *flags;
   int32_t *generator, *group, *width, *height;
-  char **names, **gen_name, **gen_arch, **gen_subset; /* each points into a blob */
-  char *blobs[4];
+  char **names, **gen_name, **gen_arch, **gen_subset, **gen_source; /* each points into a blob */
+  char *blobs[5];
   char **attr_keys, **attr_vals;
   int nattrs;
 };
@@ -461,8 +483,8 @@ void cfx_store_close(cfx_store *s) {
   free(s->path);
   free(s->offset), free(s->label), free(s->format), free(s->flags);
   free(s->generator), free(s->group), free(s->width), free(s->height);
-  free(s->names), free(s->gen_name), free(s->gen_arch), free(s->gen_subset);
-  for (int i = 0; i < 4; i++) free(s->blobs[i]);
+  free(s->names), free(s->gen_name), free(s->gen_arch), free(s->gen_subset), free(s->gen_source);
+  for (int i = 0; i < 5; i++) free(s->blobs[i]);
   for (int i = 0; i < s->nattrs; i++) free(s->attr_keys[i]), free(s->attr_vals[i]);
   free(s->attr_keys), free(s->attr_vals);
   free(s);
@@ -619,6 +641,12 @@ int cfx_store_open(const char *path, cfx_store **out) {
       (rc = read_strings(f, path, "generators/architecture", (uint64_t)s->ngen, &s->gen_arch, &s->blobs[2])) ||
       (rc = read_strings(f, path, "generators/subset", (uint64_t)s->ngen, &s->gen_subset, &s->blobs[3])))
     goto done;
+  /* /generators/source is optional (stores written before it: every source unknown) */
+  if (H5Lexists(f, "generators/source", H5P_DEFAULT) > 0) {
+    if ((rc = read_strings(f, path, "generators/source", (uint64_t)s->ngen, &s->gen_source, &s->blobs[4]))) goto done;
+  } else {
+    H5Eclear2(H5E_DEFAULT);
+  }
   /* the index must be consistent before anything trusts it */
   for (int64_t i = 0; i < s->n; i++) {
     if (s->offset[i + 1] < s->offset[i]) {
@@ -710,6 +738,9 @@ const char *cfx_store_generator_architecture(const cfx_store *s, int32_t g) {
 }
 const char *cfx_store_generator_subset(const cfx_store *s, int32_t g) {
   return s && g >= 0 && g < s->ngen ? s->gen_subset[g] : "";
+}
+const char *cfx_store_generator_source(const cfx_store *s, int32_t g) {
+  return s && s->gen_source && g >= 0 && g < s->ngen ? s->gen_source[g] : "";
 }
 const char *cfx_store_attr(const cfx_store *s, const char *key) {
   if (!s || !key) return NULL;

@@ -222,6 +222,7 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  int cfx_store_writer_open(const char *path, cfx_store_writer **out);
  int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const char *architecture,
  const char *subset, int32_t *id);
+ int cfx_store_writer_set_generator_source(cfx_store_writer *w, int32_t id, const char *source);
  int cfx_store_writer_add(cfx_store_writer *w, const uint8_t *bytes, int64_t n, int label,
  int32_t generator, int32_t group, int32_t width, int32_t height, int format, int flags,
  const char *name);
@@ -246,6 +247,7 @@ enum { CFX_STORE_FLAG_UNREADABLE = 1 };
  const char *cfx_store_generator_name(const cfx_store *s, int32_t g);
  const char *cfx_store_generator_architecture(const cfx_store *s, int32_t g);
  const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
+ const char *cfx_store_generator_source(const cfx_store *s, int32_t g);
  uint64_t cfx_store_image_hash(const cfx_store *s, int64_t i, uint64_t seed);
  const char *cfx_store_attr(const cfx_store *s, const char *key);
  int cfx_store_read(const cfx_store *s, int64_t i, uint8_t *dst, int64_t cap, int64_t *n);

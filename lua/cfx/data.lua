@@ -16,12 +16,15 @@ for code, name in pairs(image.formats) do format_codes[name] = code end
 local Writer = {}
 Writer.__index = Writer
 
--- cfx.data.writer(path) -> w.  w:generator(name, architecture, subset) -> id;
+-- cfx.data.writer(path) -> w.  w:generator(name, architecture, subset [, source]) -> id;
 -- w:add{bytes=, label=0|1, generator=id, group=id, width=, height=, format='jpeg'|'png'|...,
 -- name=, flags=}; w:attr(key, value); w:finish().  Nothing appears at path before finish().
 -- group: a real's evaluation group, the generator id whose fakes it is scored against
 -- (default none: such reals are dealt out or pooled at evaluation, as the store's
 -- `pairing` attribute says); a fake's group is always its own generator.
+-- source: the real dataset the generator's content or prompts came from ('LAION', 'COCO',
+-- ...; nil or '' unknown); a name registered again returns its id when the fields agree
+-- (an unknown source agrees with any), else an error naming both.
 function M.writer(path)
   if type(path) ~= 'string' then raise('cfx.data.writer: expected a path') end
   local box = ffi.new('cfx_store_writer*[1]')
@@ -30,9 +33,14 @@ function M.writer(path)
 end
 
 local idbuf = ffi.new('int32_t[1]')
-function Writer:generator(name, architecture, subset)
+function Writer:generator(name, architecture, subset, source)
+  if source ~= nil and type(source) ~= 'string' then
+    raise(('generator: source must be a string or nil, got %s'):format(type(source)))
+  end
   check(C.cfx_store_writer_add_generator(self.handle, name, architecture or '', subset or '', idbuf))
-  return idbuf[0] + 1
+  local id = idbuf[0]
+  if source and source ~= '' then check(C.cfx_store_writer_set_generator_source(self.handle, id, source)) end
+  return id + 1
 end
 
 local add_defaults = { bytes = false, label = false, generator = false, group = false, width = 0, height = 0,
@@ -139,7 +147,7 @@ function Store:meta(i)
     label = self.labels_ptr[i - 1], generator = self.gens_ptr[i - 1] + 1, group = self:group(i), name = self:name(i) }
 end
 
--- s:generator(g) -> {id=, name=, architecture=, subset=}
+-- s:generator(g) -> {id=, name=, architecture=, subset=, source=} (source '' when unknown)
 function Store:generator(g)
   if type(g) ~= 'number' or g < 1 or g > self.num_generators then
     raise(('%s: generator id %s out of range 1..%d'):format(self.path, tostring(g), self.num_generators))
@@ -147,7 +155,8 @@ function Store:generator(g)
   local h = self.handle
   return { id = g, name = ffi.string(C.cfx_store_generator_name(h, g - 1)),
     architecture = ffi.string(C.cfx_store_generator_architecture(h, g - 1)),
-    subset = ffi.string(C.cfx_store_generator_subset(h, g - 1)) }
+    subset = ffi.string(C.cfx_store_generator_subset(h, g - 1)),
+    source = ffi.string(C.cfx_store_generator_source(h, g - 1)) }
 end
 function Store:generators()
   local r = {}
@@ -172,16 +181,16 @@ function Store:group_ids()
   return tensor.from_buffer(self.groups_ptr, { self.n }, 'int32'):long() + 1
 end
 
--- Counts per class, generator, architecture and subset.
+-- Counts per class, generator, architecture, subset and (fakes by their generator's) source.
 function Store:info()
-  local by_gen, by_arch, by_subset = {}, {}, {}
+  local by_gen, by_arch, by_subset, by_source = {}, {}, {}, {}
   local real, fake, bytes = 0, 0, tonumber(self.offsets_ptr[self.n])
   local gens = self:generators()
   for i = 0, self.n - 1 do
     local g = gens[self.gens_ptr[i] + 1]
     local lab = self.labels_ptr[i]
     if lab == 1 then fake = fake + 1 else real = real + 1 end
-    local e = by_gen[g.name] or { real = 0, fake = 0, architecture = g.architecture, subset = g.subset }
+    local e = by_gen[g.name] or { real = 0, fake = 0, architecture = g.architecture, subset = g.subset, source = g.source }
     by_gen[g.name] = e
     local key = lab == 1 and 'fake' or 'real'
     e[key] = e[key] + 1
@@ -191,9 +200,15 @@ function Store:info()
     local s = by_subset[g.subset] or { real = 0, fake = 0 }
     by_subset[g.subset] = s
     s[key] = s[key] + 1
+    if lab == 1 and g.source ~= '' then
+      local o = by_source[g.source] or { real = 0, fake = 0 }
+      by_source[g.source] = o
+      o.fake = o.fake + 1
+    end
   end
   return { path = self.path, images = self.n, real = real, fake = fake, bytes = bytes,
-    generators = by_gen, architectures = by_arch, subsets = by_subset, num_generators = self.num_generators }
+    generators = by_gen, architectures = by_arch, subsets = by_subset, sources = by_source,
+    num_generators = self.num_generators }
 end
 
 function Store:__tostring()
@@ -296,13 +311,15 @@ end
 M.warn = function(msg) io.stderr:write('cfx: warning: ', msg, '\n') end
 
 local select_defaults = {
-  ['?generators'] = true, ['?k'] = true, ['?architectures'] = true, ['?subsets'] = true,
+  ['?generators'] = true, ['?k'] = true, ['?architectures'] = true, ['?subsets'] = true, ['?sources'] = true,
   ['?per_generator'] = true, ['?budget'] = true, reals = 'all', ['?real_sources'] = true,
   ['?split'] = true, val_fraction = 0.1, split_by = 'generator', seed = 0, ['?labels'] = true,
 }
 
 -- view:select{...} -> a new view (indices only), options applied in this order:
---   generators={names}   keep these generators (fakes), architectures={...}, subsets={...}
+--   generators={names}   keep these generators (fakes), architectures={...}, subsets={...},
+--                        sources={...} (the generator's content source, w:generator's 4th
+--                        argument; '' names the unknown); the filters combine (and)
 --   k=N                  then N generators drawn at random with `seed` (sorted by name,
 --                        shuffled; the first N: subsets for larger N contain smaller ones)
 --   per_generator=N      at most N images of each kept generator (seeded sample)
@@ -321,6 +338,7 @@ function View:select(opts)
   local st, seed = self.store, o.seed
   local gens = st:generators()
   local want_gen, want_arch, want_sub = set_of(o.generators), set_of(o.architectures), set_of(o.subsets)
+  local want_src = set_of(o.sources)
   local want_real = set_of(o.real_sources)
   if o.split and o.split ~= 'train' and o.split ~= 'val' then raise("select: split must be 'train' or 'val'") end
   if o.split_by ~= 'generator' and o.split_by ~= 'image' then raise("select: split_by must be 'generator' or 'image'") end
@@ -341,7 +359,7 @@ function View:select(opts)
   for g = 0, ng - 1 do
     local G = gens[g + 1]
     fake_ok[g] = ((not want_gen or want_gen[G.name]) and (not want_arch or want_arch[G.architecture]) and
-        (not want_sub or want_sub[G.subset]) and
+        (not want_sub or want_sub[G.subset]) and (not want_src or want_src[G.source]) and
         (not o.split or o.split_by ~= 'generator' or key_in_split(G.name))) and 1 or 0
     real_ok[g] = (not want_real or want_real[G.name]) and 1 or 0
   end

@@ -2,7 +2,8 @@
  * labels, generators, names identical), concurrent pread from two threads, atomic
  * finish (nothing at the path before finish, nothing left behind after abandoning a
  * writer), and refusals: missing file, not HDF5, a different cfx_format, a newer
- * cfx_version, a truncated file. */
+ * cfx_version, a truncated file; generators' content sources (written, read, optional
+ * in the file, two different ones for a generator refused). */
 #define _GNU_SOURCE
 #include <hdf5.h>
 #include <pthread.h>
@@ -244,6 +245,58 @@ static void test_bad_group(void) {
   CHECK_CONTAINS(cfx_last_error(), "badgroup.h5");
 }
 
+/* /generators/source: set once per generator (an unknown source never conflicts), read
+ * back; a second, different source is refused naming both; a store without the dataset
+ * (written before it existed: deleted here with HDF5) reads with every source "". */
+static void test_sources(void) {
+  char path[512];
+  path_in(path, sizeof path, "sources.h5");
+  cfx_store_writer *w = NULL;
+  CHECK_OK(cfx_store_writer_open(path, &w));
+  int32_t laion = -1, a = -1, b = -1, c = -1, again = -1;
+  CHECK_OK(cfx_store_writer_add_generator(w, "LAION", "real", "real", &laion));
+  CHECK_OK(cfx_store_writer_add_generator(w, "sd-a", "LatDiff", "systematic", &a));
+  CHECK_OK(cfx_store_writer_set_generator_source(w, a, "LAION"));
+  CHECK_OK(cfx_store_writer_add_generator(w, "sd-b", "LatDiff", "systematic", &b));
+  CHECK_OK(cfx_store_writer_set_generator_source(w, b, ""));   /* unknown: nothing set */
+  CHECK_OK(cfx_store_writer_set_generator_source(w, b, "COCO"));
+  CHECK_OK(cfx_store_writer_add_generator(w, "gan", "GAN", "manual", &c)); /* never given one */
+  CHECK_OK(cfx_store_writer_add_generator(w, "sd-a", "LatDiff", "systematic", &again));
+  CHECK(again == a);
+  CHECK_OK(cfx_store_writer_set_generator_source(w, a, "LAION"));  /* the same again */
+  CHECK_OK(cfx_store_writer_set_generator_source(w, a, NULL));     /* unknown: keeps LAION */
+  CHECK(cfx_store_writer_set_generator_source(w, a, "COCO") == CFX_EINVAL);
+  CHECK_CONTAINS(cfx_last_error(), "'sd-a'");
+  CHECK_CONTAINS(cfx_last_error(), "'LAION' then 'COCO'");
+  CHECK(cfx_store_writer_set_generator_source(w, 9, "COCO") == CFX_ERANGE);
+  for (int i = 0; i < 8; i++)
+    CHECK_OK(cfx_store_writer_add(w, payload[i], plen[i], i % 4 != 0, i % 4, -1, 1, 1, CFX_IMAGE_PNG, 0, NULL));
+  CHECK_OK(cfx_store_writer_finish(w));
+  CHECK(cfx_store_writer_set_generator_source(w, a, "COCO") == CFX_EINVAL); /* spent */
+  cfx_store_writer_free(w);
+  cfx_store *s = NULL;
+  CHECK_OK(cfx_store_open(path, &s));
+  if (!s) return;
+  CHECK(strcmp(cfx_store_generator_source(s, laion), "") == 0);
+  CHECK(strcmp(cfx_store_generator_source(s, a), "LAION") == 0);
+  CHECK(strcmp(cfx_store_generator_source(s, b), "COCO") == 0);
+  CHECK(strcmp(cfx_store_generator_source(s, c), "") == 0);
+  CHECK(strcmp(cfx_store_generator_source(s, 4), "") == 0);
+  CHECK(strcmp(cfx_store_generator_source(NULL, 0), "") == 0);
+  cfx_store_close(s);
+  /* the same store without /generators/source, as an older cfx wrote it */
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(f >= 0 && H5Ldelete(f, "generators/source", H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+  s = NULL;
+  CHECK_OK(cfx_store_open(path, &s));
+  if (!s) return;
+  CHECK(cfx_store_num_generators(s) == 4 && cfx_store_count(s) == 8);
+  CHECK(strcmp(cfx_store_generator_name(s, a), "sd-a") == 0);
+  for (int32_t g = 0; g < 4; g++) CHECK(strcmp(cfx_store_generator_source(s, g), "") == 0);
+  cfx_store_close(s);
+}
+
 static void test_empty_store(void) {
   char path[512];
   path_in(path, sizeof path, "empty.h5");
@@ -265,6 +318,7 @@ int main(void) {
   test_abandoned_writer();
   test_refusals();
   test_bad_group();
+  test_sources();
   test_empty_store();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

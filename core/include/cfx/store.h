@@ -5,7 +5,8 @@
  *   /images/label uint8[n], /images/generator int32[n], /images/group int32[n],
  *   /images/width, /images/height
  *   int32[n], /images/format uint8[n], /images/flags uint8[n], /images/name string[n],
- *   /generators/name, /generators/architecture, /generators/subset string[g];
+ *   /generators/name, /generators/architecture, /generators/subset string[g],
+ *   optionally /generators/source string[g];
  *   root attributes cfx_format = "store", cfx_version = 2, and provenance strings.
  *
  * /images/group is an image's evaluation group: for a real, the generator row whose
@@ -14,6 +15,12 @@
  * Community Forensics, Synthbuster's shared RAISE reals), which the evaluation deals out
  * or pools as the root attribute `pairing` ("deal" | "pool") says.  A fake's group is
  * its own generator.
+ *
+ * /generators/source is the real dataset a generator's content or prompts came from
+ * (LAION, COCO, ...; "" unknown), for studies of real/fake alignment.  It is optional
+ * and additive, so the format version stays 2: a store without it reads with every
+ * source "", and a cfx that predates it reads stores that have it (it opens datasets by
+ * name and ignores the others).  The writer always writes it.
  *
  * Writer: streams any number of images in constant memory (bytes and index records are
  * spooled to temporary files next to the target), and cfx_store_writer_finish writes
@@ -47,6 +54,11 @@ CFX_API int cfx_store_writer_open(const char *path, cfx_store_writer **out);
  * returns the existing row if architecture and subset agree, else CFX_EINVAL. */
 CFX_API int cfx_store_writer_add_generator(cfx_store_writer *w, const char *name, const char *architecture,
                                            const char *subset, int32_t *id);
+/* Set the content source of generator row id (the real dataset its prompts or content
+ * came from).  NULL or "" says nothing (unknown): it never conflicts and never clears
+ * a source set before; a second, different source for the same row is CFX_EINVAL,
+ * naming the generator and both sources. */
+CFX_API int cfx_store_writer_set_generator_source(cfx_store_writer *w, int32_t id, const char *source);
 /* Append one image: its encoded bytes, label (0 real, 1 generated), generator row,
  * evaluation group (a generator row, or -1), size, CFX_IMAGE_* format, CFX_STORE_FLAG_*
  * flags and a name (may be NULL). */
@@ -86,6 +98,9 @@ CFX_API const char *cfx_store_name(const cfx_store *s, int64_t i);
 CFX_API const char *cfx_store_generator_name(const cfx_store *s, int32_t g);
 CFX_API const char *cfx_store_generator_architecture(const cfx_store *s, int32_t g);
 CFX_API const char *cfx_store_generator_subset(const cfx_store *s, int32_t g);
+/* Generator row g's content source ("" when unknown, out of range, or the store has no
+ * /generators/source). */
+CFX_API const char *cfx_store_generator_source(const cfx_store *s, int32_t g);
 /* cfx_hash64 of "<name of image i>#<i>" (i 0-based) with seed: the key of the seeded
  * split by image, one call per image instead of a string built in Lua. */
 CFX_API uint64_t cfx_store_image_hash(const cfx_store *s, int64_t i, uint64_t seed);

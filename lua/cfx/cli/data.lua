@@ -4,7 +4,7 @@ local args = require 'cfx.cli.args'
 local usage = [[
 usage: cfx data COMMAND ...
 
-  cfx data info STORE [--json]             counts per class, generator, architecture, subset
+  cfx data info STORE [--json]             counts per class, generator, architecture, subset, source
   cfx data audit STORE [STORE...] [--json] [--threshold T]
                                            shortcuts a detector could learn (size, format,
                                            JPEG quality, subsampling, mode, bits per pixel);
@@ -58,6 +58,7 @@ local function info(argv)
   end
   block('architecture', r.architectures)
   block('subset', r.subsets)
+  if next(r.sources) then block('source (of the fakes)', r.sources) end
   block('generator', r.generators)
   return 0
 end
