@@ -8,7 +8,7 @@
 --     grid = function(cfg) return { {k = 3, subset = 1}, ... } end,   -- or {k = {3, 10}, subset = {1, 2}}
 --     run = function(cfg, run) ... end,                     -- one grid point
 --     prepare = function(cfg) ... end,                      -- optional: once before the points
---     summarize = function(rows, cfg) ... end,              -- optional: the final table
+--     summarize = function(rows, cfg, path) ... end,        -- optional: the final table (path: the results file)
 --   }
 -- and `cfx SCRIPT [preset=NAME] [key=value ...] [--list] [--task I] [--out DIR]` runs it.
 -- Every preset has a device, 'auto' unless it says otherwise ('cpu', 'cuda', 'cuda:N'):
@@ -262,7 +262,12 @@ function Run:evaluate(dataset, r, opts)
     self.log_run:arrays('predictions/' .. dataset, { score = r.scores:float(), label = r.labels:to('uint8'),
       generator = r.generators:to('int32') })
   end
-  self.summary[dataset] = t.summary
+  -- the run's summary (the results file's run attribute, what reports read) also holds
+  -- the per-architecture means: summary[dataset].architectures[arch] = {ap=, acc=, n=}
+  local by_arch = {}
+  for _, a in ipairs(t.architectures) do by_arch[a.architecture] = { ap = a.ap, acc = a.acc, n = a.n_generators } end
+  summary.architectures = by_arch
+  self.summary[dataset] = summary
   return t
 end
 
@@ -515,7 +520,7 @@ function Experiment:__cfx_main(argv)
   local t0 = os.time()
   local rows, code, path = self:execute(cfg, { out = a.out, task = a.task, force = a.force })
   if code ~= 0 then return code end
-  if self.summarize and not a.task then self.summarize(rows, cfg) end
+  if self.summarize and not a.task then self.summarize(rows, cfg, path) end
   print(('results: %s (%d s)'):format(path, os.time() - t0))
   return 0
 end

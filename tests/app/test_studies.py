@@ -34,19 +34,21 @@ class Studies(unittest.TestCase):
 
     def run_study(self, name, *extra):
         t0 = time.time()
+        out = self.dir / 'out' / name  # one directory each: checkpoints are OUT/checkpoints/<preset>/<run id>
         r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), *self.tiny, *extra, '--out',
-                            str(self.dir / 'out')], capture_output=True, text=True, timeout=600,
+                            str(out)], capture_output=True, text=True, timeout=600,
                            env=dict(os.environ, CFX_THREADS='1'))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         print(f'{name}: {time.time() - t0:.1f} s')
-        f = h5py.File(self.dir / 'out' / f'{name}-cpu.h5', 'r')
+        f = h5py.File(out / f'{name}-cpu.h5', 'r')
         self.addCleanup(f.close)
         runs = [f['runs'][k] for k in f['runs']]
         self.assertTrue(runs and all(r.attrs['status'] == 'done' for r in runs))
         return r.stdout, runs
 
     def test_list_prints_every_grid(self):
-        for name in ('backbones', 'robustness', 'iterations', 'frozen_vs_finetuned', 'num_images', 'diversity'):
+        for name in ('backbones', 'robustness', 'iterations', 'frozen_vs_finetuned', 'num_images', 'diversity',
+                     'attribution', 'cross_dataset'):
             r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), '--list'], capture_output=True,
                                text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -90,6 +92,62 @@ class Studies(unittest.TestCase):
         out, runs = self.run_study('diversity', 'eval_subsets=')  # the tiny eval store has no commercial generator
         self.assertEqual(len(runs), 3)
         self.assertIn('systematic,manual', out)
+
+    def test_attribution(self):
+        import json
+        out, runs = self.run_study('attribution', 'k=0', 'max_embeddings=40')
+        self.assertEqual(len(runs), 1)
+        r = runs[0]
+        table = r['attribution/synth']
+        rows = table[()]
+        types = [t.decode() for t in rows['type']]
+        self.assertIn('real', types)
+        true_types = json.loads(r['confusion/synth'].attrs['true_types'])
+        predicted = json.loads(r['confusion/synth'].attrs['predicted_types'])
+        self.assertEqual(types, true_types)
+        self.assertNotIn('Commercial', predicted)  # held out of training and of the kNN's reference
+        self.assertEqual(sorted(json.loads(table.attrs['known_types'])), sorted(predicted))
+        for t, known, acc in zip(types, rows['known'], rows['acc']):
+            self.assertEqual(bool(known), t in predicted)
+            self.assertTrue(0 <= acc <= 1 if known else acc != acc)
+        self.assertTrue(0 <= table.attrs['accuracy_known'] <= 1)
+        self.assertEqual(table.attrs['k'], 5)
+        counts = r['confusion/synth/counts'][()]
+        self.assertEqual(counts.shape, (len(true_types), len(predicted)))
+        self.assertEqual(int(counts.sum()), int(table.attrs['n_query']))
+        self.assertEqual(list(counts.sum(axis=1)), list(rows['n_query']))
+        emb = r['embeddings/synth']
+        n = len(emb['type'])
+        self.assertEqual(n, min(40, int(table.attrs['n_query'])))
+        self.assertEqual(emb['embeddings'].shape, (n, table.attrs['embedding_dim']))
+        for key in ('label', 'generator', 'predicted', 'known', 'index'):
+            self.assertEqual(len(emb[key]), n)
+        self.assertEqual(json.loads(emb.attrs['types']), true_types)
+        self.assertTrue(set(emb['type'][()]) <= set(range(1, len(true_types) + 1)))
+        names = json.loads(emb.attrs['generator_names'])
+        self.assertTrue(all(1 <= g <= len(names) for g in emb['generator'][()]))
+        self.assertIn('synth', r['eval'])  # the detector's own tables
+        self.assertIn('true \\ pred', out)
+        self.assertIn('accuracy on known types', out)
+
+    def test_cross_dataset(self):
+        d = self.dir / 'data'
+        out, runs = self.run_study('cross_dataset', f'eval_sets=gan_others={d}/gan_others.h5,'
+                                   f'commercial_jpeg={d}/commercial_jpeg.h5', 'cross_generators=2',
+                                   'cross_per_generator=8')
+        self.assertTrue((d / 'commercial_jpeg.h5').exists())
+        for r in runs:
+            for ds in ('synth', 'gan_others', 'commercial_jpeg'):
+                table = r['eval'][ds]
+                self.assertGreater(len(table), 0)  # per generator
+                self.assertIn('mean_ap', table.attrs)
+                self.assertTrue(table.attrs['eval_store'].endswith('.h5'))
+                self.assertIn(ds, r['predictions'])
+            archs = {a.decode() for a in r['eval/commercial_jpeg'][()]['architecture']}
+            self.assertEqual(archs, {'Commercial'})
+            self.assertIn('commercial_jpeg', __import__('json').loads(r.attrs['summary']))
+        for word in ('mAP', 'mAcc', 'gan_others', 'commercial_jpeg'):
+            self.assertIn(word, out)
 
 
 if __name__ == '__main__':

@@ -121,7 +121,7 @@ return function(argv)
     io.stderr:write('cfx sweep: merging the task files: ', strip(path), '\n')
     return 1
   end
-  if plan.experiment.summarize and #rows == #plan.points then plan.experiment.summarize(rows, plan.cfg) end
+  if plan.experiment.summarize and #rows == #plan.points then plan.experiment.summarize(rows, plan.cfg, path) end
   print(('results: %s (%d task%s, %d s)'):format(path, n, n == 1 and '' or 's', os.time() - t0))
   return 0
 end
