@@ -123,8 +123,9 @@ end
 
 -- ---- reports ------------------------------------------------------------------------------
 -- One line per distinct value of the `by` keys: runs, mean AP +- SE and mean accuracy
--- +- SE over the other keys (the subsets), from the summaries of `dataset`.
-function M.table(rows, by, dataset)
+-- +- SE over the other keys (the subsets), from the summaries of `dataset`; with
+-- `architecture`, of that architecture's generators only (summary.architectures).
+function M.table(rows, by, dataset, architecture)
   local groups, order = {}, {}
   for _, row in ipairs(rows) do
     local key = {}
@@ -132,8 +133,9 @@ function M.table(rows, by, dataset)
     local id = table.concat(key, '\t')
     if not groups[id] then groups[id], order[#order + 1] = { key = key, ap = {}, acc = {} }, id end
     local s = row.summary[dataset] or {}
-    table.insert(groups[id].ap, s.mean_ap)
-    table.insert(groups[id].acc, s.mean_acc)
+    if architecture then s = (s.architectures or {})[architecture] or {} end
+    table.insert(groups[id].ap, architecture and s.ap or s.mean_ap)
+    table.insert(groups[id].acc, architecture and s.acc or s.mean_acc)
   end
   table.sort(order, function(a, b)
     local x, y = groups[a].key, groups[b].key
@@ -156,17 +158,41 @@ function M.table(rows, by, dataset)
   return out
 end
 
-local function report(study, rows, cfg)
-  local by = study.report.by or {}
-  print(('\n%s (%s preset, %s): on %s'):format(study.name, cfg.preset, study.paper or '', cfg.eval_store))
+-- The architectures the runs' summaries of `dataset` hold, sorted.
+local function architectures_of(rows, dataset)
+  local seen, list = {}, {}
+  for _, row in ipairs(rows) do
+    for a in pairs((row.summary[dataset] or {}).architectures or {}) do
+      if not seen[a] then seen[a], list[#list + 1] = true, a end
+    end
+  end
+  table.sort(list)
+  return list
+end
+
+local function print_table(by, rows, dataset, architecture)
   local head = {}
   for i, k in ipairs(by) do head[i] = ('%-20s'):format(k) end
   print(table.concat(head, ' ') .. '  runs   mean AP +- SE      mean acc +- SE')
-  for _, r in ipairs(M.table(rows, by, cfg.dataset)) do
+  for _, r in ipairs(M.table(rows, by, dataset, architecture)) do
     local cells = {}
     for i, v in ipairs(r.key) do cells[i] = ('%-20s'):format(v) end
     print(('%s  %4d   %.3f +- %.3f     %.3f +- %.3f'):format(table.concat(cells, ' '), r.runs, r.ap or 0 / 0,
       r.ap_se or 0, r.acc or 0 / 0, r.acc_se or 0))
+  end
+end
+
+-- report = {by = {keys}, per_architecture = true}: the table over all generators of the
+-- evaluation, then (per_architecture) one table per architecture of its generators.
+local function report(study, rows, cfg)
+  local by = study.report.by or {}
+  print(('\n%s (%s preset, %s): on %s'):format(study.name, cfg.preset, study.paper or '', cfg.eval_store))
+  print_table(by, rows, cfg.dataset)
+  if study.report.per_architecture then
+    for _, a in ipairs(architectures_of(rows, cfg.dataset)) do
+      print(('\n  %s generators only'):format(a))
+      print_table(by, rows, cfg.dataset, a)
+    end
   end
 end
 

@@ -59,6 +59,52 @@ describe('cfx.synth', function()
     assert.is_true(archs.LatDiff and archs.real)
   end)
 
+  it('records each fake generator\'s content source, one of the real sources', function()
+    local s = cfx.data.open(a .. '/train.h5')
+    local known = {}
+    for _, r in ipairs(cfx.synth.real_sources) do known[r] = true end
+    for _, g in ipairs(s:generators()) do
+      if g.subset ~= 'real' then assert.is_true(known[g.source], g.name .. ': ' .. tostring(g.source)) end
+    end
+  end)
+
+  it('draws train and eval fine-tunes of the same base models, each generator independent of the total', function()
+    local plan = cfx.synth.plan(60, 3)
+    local bases = { train = {}, eval = {} }
+    for i, g in ipairs(plan) do
+      if g.base then bases[i <= 40 and 'train' or 'eval'][g.base] = true end
+    end
+    local shared = 0
+    for b in pairs(bases.eval) do if bases.train[b] then shared = shared + 1 end end
+    assert.is_true(shared >= 3, 'bases shared between splits: ' .. shared)
+    local g = cfx.synth.generator(37, 3)
+    assert.equal(plan[37].name, g.name)
+    assert.equal(plan[37].strength, g.strength)
+    for _, x in ipairs(plan) do
+      if x.subset == 'commercial' then assert.is_number(x.jpeg) end -- behind an API: always compressed
+    end
+  end)
+
+  it('writes evaluation sets built differently: families, real sources, JPEG reals', function()
+    local d = tmpdir()
+    local p = cfx.synth.eval_set { out = d .. '/gan.h5', generators = 3, per_generator = 4, size = 32, seed = 5,
+      families = { 'GAN' }, real_sources = { 'COCO', 'LandscapesHQ' }, real_jpeg = 70, progress = false }
+    local s = cfx.data.open(p)
+    local info = s:info()
+    assert.equal(12, info.fake)
+    assert.equal(12, info.real)
+    for i = 1, s:count() do
+      local G = s:generator(s:generator_id(i))
+      if s:label(i) == 1 then assert.equal('GAN', G.architecture)
+      else
+        assert.is_true(G.name == 'COCO' or G.name == 'LandscapesHQ', G.name)
+        assert.equal(0xFF, s:bytes(i):byte(1)) -- JPEG
+      end
+    end
+    assert.has_error(function() cfx.synth.eval_set { out = d .. '/x.h5', real_sources = { 'ImageNet' } } end)
+    assert.has_error(function() cfx.synth.eval_set { out = d .. '/x.h5', real_jpeg = 0 } end)
+  end)
+
   it('rejects bad options', function()
     assert.has_error(function() cfx.synth.generate { out = tmpdir(), confound = 'colour' } end)
     assert.has_error(function() cfx.synth.generate { out = tmpdir(), size = 30 } end)
