@@ -48,7 +48,7 @@ class Studies(unittest.TestCase):
 
     def test_list_prints_every_grid(self):
         for name in ('backbones', 'robustness', 'iterations', 'frozen_vs_finetuned', 'num_images', 'diversity',
-                     'attribution', 'cross_dataset'):
+                     'attribution', 'cross_dataset', 'alignment'):
             r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), '--list'], capture_output=True,
                                text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -147,6 +147,46 @@ class Studies(unittest.TestCase):
             self.assertEqual(archs, {'Commercial'})
             self.assertIn('commercial_jpeg', __import__('json').loads(r.attrs['summary']))
         for word in ('mAP', 'mAcc', 'gan_others', 'commercial_jpeg'):
+            self.assertIn(word, out)
+
+    def test_alignment(self):
+        # stores of our own whose generators carry content sources (w:generator's 4th argument)
+        d = self.dir / 'alignment'
+        d.mkdir(exist_ok=True)
+        script = d / 'write.lua'
+        script.write_text(f"""
+local cfx = require 'cfx'
+cfx.manual_seed(0)
+for _, s in ipairs {{ {{ 'train', {{ 'LAION', 'COCO', 'LAION', 'FFHQ', 'LAION', 'LandscapesHQ' }} }},
+    {{ 'eval', {{ 'LAION', 'COCO', 'LAION', 'FFHQ' }} }} }} do
+  local w = cfx.data.writer('{d}/' .. s[1] .. '.h5')
+  w:attr('pairing', 'deal')
+  local png = function() return cfx.image.encode_png(cfx.randint(0, 256, {{ 64, 64, 3 }}, {{ dtype = 'uint8' }})) end
+  for _, src in ipairs {{ 'LAION', 'COCO', 'FFHQ', 'LandscapesHQ' }} do
+    local id = w:generator(src, 'real', 'real')
+    for j = 1, s[1] == 'train' and 32 or 12 do w:add {{ bytes = png(), label = 0, generator = id, name = src .. j }} end
+  end
+  for g, src in ipairs(s[2]) do
+    local id = w:generator(s[1] .. '-sd-' .. g, 'LatDiff', 'systematic', src)
+    for j = 1, 8 do w:add {{ bytes = png(), label = 1, generator = id, name = g .. '-' .. j }} end
+  end
+  local id = w:generator(s[1] .. '-gan', 'GAN', 'manual')  -- no source: never trained on
+  for j = 1, 8 do w:add {{ bytes = png(), label = 1, generator = id, name = 'gan-' .. j }} end
+  w:finish()
+end
+""")
+        r = subprocess.run([CFX, str(script)], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, runs = self.run_study('alignment', f'train_store={d}/train.h5', f'eval_store={d}/eval.h5', 'k=0',
+                                   'synth_train_generators=0')  # not synthetic stores: never remade
+        self.assertEqual(len(runs), 2)  # R = LAION, others
+        for run in runs:
+            for ds in ('synth', 'synth@F=LAION', 'synth@F=others'):
+                self.assertIn('mean_ap', run['eval'][ds].attrs)
+            self.assertEqual(int(run.attrs['train_images']), 64)  # budget 32 over the sourced fakes, reals balanced
+            gens = {g.decode() for g in run['eval/synth@F=LAION'][()]['generator']}
+            self.assertEqual(gens, {'eval-sd-1', 'eval-sd-3'})
+        for word in ('F=LAION', 'F=others', 'LAION', 'others'):
             self.assertIn(word, out)
 
 
