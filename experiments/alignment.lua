@@ -56,6 +56,19 @@ return cfx.study {
       train_subsets = 'systematic', eval_subsets = 'systematic', k = 0 },
   },
   vary = { reals = 'real_sets', fakes = 'fake_sets', subset = 'subset_ids' },
+  -- the stores (made first for the cpu preset), checked before any training: reals of both
+  -- R, fakes of both F
+  data = function(cfg)
+    cfx.study.data(cfg)
+    for _, p in ipairs { { cfg.train_store, cfg.train_subsets }, { cfg.eval_store, cfg.eval_subsets } } do
+      local store = cfx.data.open(p[1])
+      for _, kind in ipairs { cfg.aligned_source, 'others' } do
+        names_of(store, kind, cfg.aligned_source, 'fakes', words(p[2]))
+        if p[1] == cfg.train_store then names_of(store, kind, cfg.aligned_source, 'reals', {}) end
+      end
+      store:close()
+    end
+  end,
   -- fakes of F (both kinds, or one), reals of R only, as many as the fakes
   train_view = function(cfg, store)
     local subsets = words(cfg.train_subsets)
