@@ -333,7 +333,9 @@ return cfx.study {
       workers = cfg.workers, precision = cfg.precision, embeddings = true }
     local t = run:evaluate(cfg.dataset, ev)
     local s = attribute(cfg, run, store, ev, known)
-    for _, k in ipairs { 'accuracy_known', 'mean_acc_known' } do t.summary['attribution_' .. k] = s[k] end
+    -- in the run's summary too (what the report falls back on without the results file)
+    local rs = run.summary[cfg.dataset]
+    for _, k in ipairs { 'accuracy_known', 'mean_acc_known' } do rs['attribution_' .. k] = s[k] end
     store:close()
     return t
   end,
