@@ -32,9 +32,9 @@ class Studies(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
-    def run_study(self, name, *extra):
+    def run_study(self, name, *extra, tag=None):
         t0 = time.time()
-        out = self.dir / 'out' / name  # one directory each: checkpoints are OUT/checkpoints/<preset>/<run id>
+        out = self.dir / 'out' / (tag or name)  # one directory each: checkpoints are OUT/checkpoints/<preset>/<run id>
         r = subprocess.run([CFX, str(ROOT / 'experiments' / f'{name}.lua'), *self.tiny, *extra, '--out',
                             str(out)], capture_output=True, text=True, timeout=600,
                            env=dict(os.environ, CFX_THREADS='1'))
@@ -89,9 +89,18 @@ class Studies(unittest.TestCase):
             self.assertEqual(int(r.attrs['train_images']), 2 * cfg['budget'])  # the budget filled, reals balanced
 
     def test_diversity(self):
-        out, runs = self.run_study('diversity', 'eval_subsets=')  # the tiny eval store has no commercial generator
+        store = self.dir / 'data' / 'commercial.h5'
+        out, runs = self.run_study('diversity', f'commercial_store={store}', 'commercial_generators=2')
         self.assertEqual(len(runs), 3)
         self.assertIn('systematic,manual', out)
+        with h5py.File(store, 'r') as f:  # the evaluation: commercial generators only, made once
+            archs = {a.decode() for a in f['generators/architecture'][()]} - {'real'}
+        self.assertEqual(archs, {'Commercial'})
+        for r in runs:
+            self.assertEqual({a.decode() for a in r['eval/synth']['architecture']}, {'Commercial'})
+        # the paper preset's way: the eval store's generators of eval_subsets
+        out, runs = self.run_study('diversity', 'commercial_store=', 'eval_subsets=', tag='diversity_eval_store')
+        self.assertEqual(len(runs), 3)
 
     def test_attribution(self):
         import json
