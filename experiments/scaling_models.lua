@@ -25,17 +25,14 @@ return cfx.study {
   paper = 'Fig. 1, 3',
   description = 'number of training generators vs AP on unseen generators (Fig. 1, 3)',
   presets = {
-    cpu = { train_store = 'data/synth_scaling/train.h5', eval_store = 'data/synth_scaling/eval.h5',
-      synth_train_generators = 96, synth_eval_generators = 32, synth_per_generator = 80,
-      train_subsets = 'systematic', k_min = 3, k_max = 64, k_count = 4, subset_ids = { 1, 2, 3 }, budget = 360 },
-    paper = { train_subsets = 'systematic', k_min = 3, k_max = 3333, k_count = 8,
-      subset_ids = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, budget = 50000 },
+    cpu = { train_subsets = 'systematic', k_min = 3, k_max = 64, k_count = 4, subsets = 3, budget = 360 },
+    paper = { train_subsets = 'systematic', k_min = 3, k_max = 3333, k_count = 8, subsets = 10, budget = 50000 },
   },
-  -- every k with every subset: the subset id seeds which k generators are drawn
+  -- every k with subsets 1..subsets: the subset seeds which k generators are drawn
   grid = function(cfg)
     local points = {}
     for _, k in ipairs(log_spaced(cfg.k_min, cfg.k_max, cfg.k_count)) do
-      for _, s in ipairs(cfg.subset_ids) do points[#points + 1] = { k = k, subset = s } end
+      for s = 1, cfg.subsets do points[#points + 1] = { k = k, subset = s } end
     end
     return points
   end,

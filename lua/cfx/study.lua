@@ -30,7 +30,7 @@ local M = {}
 M.presets = {
   cpu = {
     train_store = 'data/synth/train.h5', eval_store = 'data/synth/eval.h5', dataset = 'synth',
-    synth_train_generators = 64, synth_eval_generators = 32, synth_per_generator = 120, synth_seed = 0,
+    synth_train_generators = 96, synth_eval_generators = 32, synth_per_generator = 120, synth_seed = 0,
     model = 'resnet_micro', pretrained = '', img_size = 64, eval_resize = 0, n_max = 1,
     train_subsets = '', k = 0, budget = 360, subset_ids = { 1, 2, 3 },
     steps = 240, batch = 32, accumulate = 1, lr = 1e-3, weight_decay = 0.05, warmup = 0.1, clip = 1.0,
@@ -55,14 +55,30 @@ local function words(s)
 end
 
 -- ---- the default stages ------------------------------------------------------------------
--- A synthetic store of an older format is made again: cfx made it, cfx can remake it.
+-- A synthetic store of an older store format, or made by cfx synth of another version of
+-- the model of the data, is made again: cfx made it, cfx can remake it.
 local function usable(path)
   if not fs.exists(path) then return false end
   local ok, store = pcall(data.open, path)
-  if ok then store:close() return true end
-  if not tostring(store):match('format version') then error(store, 0) end
-  io.stderr:write(('%s is of an older store format; making it again\n'):format(path))
-  return false
+  if not ok then
+    if not tostring(store):match('format version') then error(store, 0) end
+    -- kept, not overwritten: it may be a store of the user's of that format
+    local kept = path .. '.old-format'
+    local moved, err = os.rename(path, kept)
+    if not moved then raise(('%s is of an older store format and cannot be moved aside: %s'):format(path, err)) end
+    io.stderr:write(('%s is of an older store format; making it again (the old one kept as %s)\n'):format(path, kept))
+    return false
+  end
+  local version, made_by = store:attr('synth_version'), store:attr('source')
+  store:close()
+  -- a store cfx synth did not make is the user's: used as it is, never made again
+  if made_by ~= 'cfx synth' then return true end
+  if version ~= tostring(synth.version) then
+    io.stderr:write(('%s was made by version %s of cfx synth, not %d; making it again\n'):format(path,
+      tostring(version or 1), synth.version))
+    return false
+  end
+  return true
 end
 
 -- data(cfg): the cpu preset's synthetic stores, made once (cfx synth) and reused.

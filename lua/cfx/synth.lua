@@ -1,9 +1,9 @@
 -- synth.lua: cfx.synth, a synthetic Community-Forensics-shaped dataset, so that every
 -- experiment runs end to end on a CPU without downloading anything.
 --
--- Real images come from procedural "real sources" (LAION-, COCO-, FFHQ- and
--- LandscapesHQ-like scenes: smooth multi-scale content, shapes, faces, horizons, with
--- full-resolution sensor noise).  Each generator re-synthesizes real-like content of
+-- Real images come from procedural "real sources" (COCO-, FFHQ- and LandscapesHQ-like
+-- scenes: shapes, faces, horizons; LAION, web-scale, a mixture of those and abstract
+-- content of its own; all with full-resolution sensor noise).  Each generator re-synthesizes real-like content of
 -- one source from a low-resolution version through a small random-weight decoder of its
 -- architecture family, which leaves a fingerprint:
 --   GAN         transposed convolutions, stride 2 (checkerboard traces)
@@ -33,6 +33,10 @@ local raise = core.raise
 
 local M = {}
 
+-- The model of the data: a store written by another version of it is made again by the
+-- studies that made it (cfx.study.data); bump it when the images a seed gives change.
+M.version = 2
+
 M.real_sources = { 'LAION', 'COCO', 'FFHQ', 'LandscapesHQ' }
 
 -- ---- real sources ------------------------------------------------------------------------
@@ -59,7 +63,22 @@ end
 local function rand_col(n, lo, hi) return tensor.rand(n, 3, 1, 1) * (hi - lo) + lo end
 
 -- n images {n, 3, S, S} in [0, 1] of one source, without the sensor noise.
-local function scenes(source, n, S)
+local scenes
+-- LAION is web-scale: its images are of every kind, the other sources' scenes as well as
+-- colourful abstract content of its own, in equal shares.  (Were it one kind of scene
+-- apart from the others, content alone would tell LAION reals from fakes of another
+-- source: a shortcut the real sources, which overlap in content, do not offer.)
+local function web_scenes(n, S)
+  local parts, kinds = {}, { 'web', 'COCO', 'FFHQ', 'LandscapesHQ' }
+  for i, kind in ipairs(kinds) do
+    local m = math.floor(n / #kinds) + (i <= n % #kinds and 1 or 0)
+    if m > 0 then parts[#parts + 1] = scenes(kind, m, S) end
+  end
+  return tensor.cat(parts)
+end
+
+function scenes(source, n, S)
+  if source == 'LAION' then return web_scenes(n, S) end
   local x, y = grid(n, S)
   local img
   if source == 'LandscapesHQ' then
@@ -83,7 +102,7 @@ local function scenes(source, n, S)
       local m = x:ge(x0):logical_and(x:lt(x0 + w)):logical_and(y:ge(y0)):logical_and(y:lt(y0 + h)):float()
       img = img * (1 - m) + rand_col(n, 0, 1) * m
     end
-  else -- LAION: colourful smooth content
+  else -- 'web': colourful smooth content (LAION's own share)
     img = rand_col(n, 0.3, 0.7) + octaves(n, 3, S, { 0.25, 0.15, 0.08, 0.04 })
   end
   return img
@@ -363,6 +382,7 @@ local function write_split(path, gens, o, split_seed, progress, real_sources, re
     end
   end
   w:attr('source', 'cfx synth')
+  w:attr('synth_version', tostring(M.version))
   -- reals are kept under their sources, paired with no generator: evaluation deals them out
   w:attr('pairing', 'deal')
   w:attr('synth_options', ('seed=%d size=%d per_generator=%d confound=%s'):format(o.seed, S, o.per_generator,
