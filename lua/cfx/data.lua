@@ -486,11 +486,23 @@ function View:__tostring()
     c.images, c.real, c.fake, c.generators)
 end
 
+-- A closed store: closing again does nothing; anything else, a method or the index
+-- pointers a view reads, raises a clear error instead of reading freed memory.
+local Closed = {
+  __tostring = function(t) return ('cfx.data store %s (closed)'):format(rawget(t, 'path')) end,
+  __index = function(t, k)
+    if k == 'close' then return function() end end
+    raise(('%s: the store is closed (store:close() was called); open it again to use it (reading %s)'):format(
+      rawget(t, 'path'), tostring(k)))
+  end,
+}
+
 function Store:close()
   if self.handle ~= nil then
     C.cfx_store_close(ffi.gc(self.handle, nil))
-    self.handle = nil
   end
+  for _, k in ipairs { 'handle', 'labels_ptr', 'gens_ptr', 'groups_ptr' } do self[k] = nil end
+  setmetatable(self, Closed)
 end
 
 -- ---- the loader ---------------------------------------------------------------------------

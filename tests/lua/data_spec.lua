@@ -62,6 +62,21 @@ describe('a store', function()
     local ok, e = pcall(cfx.data.open, tmp .. '/none.h5')
     assert.matches('none%.h5', e)
   end)
+  it('once closed, refuses every use with a clear error, its views too, and closes again quietly', function()
+    local s = cfx.data.open(path)
+    local v = s:select { k = 2, seed = 1 }
+    s:close()
+    s:close()
+    assert.matches('%(closed%)', tostring(s))
+    for _, use in ipairs {
+      function() return s:count() end, function() return s:bytes(1) end, function() return s:info() end,
+      function() return v:select { k = 1 } end, function() return v:counts() end,
+    } do
+      local ok, e = pcall(use)
+      assert.is_false(ok)
+      assert.matches('s%.h5: the store is closed', e)
+    end
+  end)
 end)
 
 describe('selection', function()
