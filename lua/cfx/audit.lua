@@ -15,10 +15,10 @@ M.features = {
   { name = 'size', about = 'longer side in pixels' },
   { name = 'pixels', about = 'width x height' },
   { name = 'aspect', about = 'width / height' },
-  { name = 'format', about = 'PNG (1) vs JPEG (0)' },
+  { name = 'format', about = 'PNG vs JPEG' },
   { name = 'jpeg_quality', about = 'estimated from the luma quantization table (JPEG only)' },
-  { name = 'subsampling', about = 'chroma subsampling code (JPEG only)' },
-  { name = 'mode', about = 'colour components in the file (1 gray, 3 colour, 4 CMYK/RGBA)' },
+  { name = 'subsampling', about = 'chroma subsampling: 444, 422, 420, 440, 411, gray (JPEG only)' },
+  { name = 'mode', about = 'colour components in the file: gray, colour, CMYK/RGBA' },
   { name = 'bits_per_pixel', about = 'file size x 8 / pixels' },
 }
 
@@ -58,13 +58,22 @@ local function collect(store)
   return cols, labels, unreadable
 end
 
+-- The names a reader sees for the coded features' values.
+local value_names = {
+  format = { [0] = 'JPEG', [1] = 'PNG' },
+  mode = { [1] = 'gray', [3] = 'colour', [4] = 'CMYK/RGBA' },
+  subsampling = { [-1] = 'other' },
+}
+for name, code in pairs(subsampling_codes) do value_names.subsampling[code] = name end
+
 -- The distribution of a feature within one class: the most common values.
 local function summary(values, labels, class, fname)
   local counts, total = {}, 0
+  local names = value_names[fname]
   for i, v in pairs(values) do
     if labels[i] == class then
       local key = fname == 'aspect' and ('%.2f'):format(v) or fname == 'bits_per_pixel' and
-          ('%.1f'):format(v) or tostring(v)
+          ('%.1f'):format(v) or names and names[v] or tostring(v)
       counts[key] = (counts[key] or 0) + 1
       total = total + 1
     end
