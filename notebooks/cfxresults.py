@@ -9,6 +9,7 @@ Every notebook in this folder imports it:
     gens = cr.evals(RESULTS)              # one row per (run, dataset, generator): eval/<dataset>
     arch = cr.eval_arch(RESULTS)          # one row per (run, dataset, architecture): eval_arch/<dataset>
     curves = cr.train(RESULTS)            # one row per (run, step): the train tables
+    along = cr.curves(RESULTS)            # one row per (run, dataset, step): curve/<dataset> (iterations)
     pred = cr.predictions(RESULTS, run_id, dataset)     # score, label, generator (+ generator_name)
     cr.mean_se(summ, ['k'], ['mean_ap', 'mean_acc'])    # mean +- standard error over the other keys
 
@@ -68,11 +69,33 @@ def figure_path(figdir, name):
     return d / name
 
 
+def contents(fig):
+    """What a matplotlib figure draws, per axes (in the figure's order): its title, and how many
+    labelled lines, bars, filled bands (fill_between), scatters and images it holds. Lines whose
+    label starts with '_' (matplotlib's unlabelled ones, error-bar caps) are not counted."""
+    from matplotlib.collections import PathCollection, PolyCollection
+    from matplotlib.container import BarContainer
+    out = []
+    for ax in fig.axes:
+        out.append({
+            'title': ax.get_title(),
+            'lines': sum(1 for ln in ax.get_lines() if not str(ln.get_label()).startswith('_')),
+            'bars': sum(len(c) for c in ax.containers if isinstance(c, BarContainer)),
+            'bands': sum(1 for c in ax.collections if isinstance(c, PolyCollection)),
+            'scatters': sum(1 for c in ax.collections if isinstance(c, PathCollection)),
+            'images': len(ax.images),
+        })
+    return out
+
+
 def save(fig, figdir, name, dpi=150):
-    """Save a matplotlib figure as FIGDIR/name (PNG) and say where."""
+    """Save a matplotlib figure as FIGDIR/name (PNG) and say where, then what it draws: one line
+    'figure NAME: [{"title": ..., "lines": n, "bars": n, ...}, ...]' (contents(), as JSON), which
+    tests/app/test_notebooks.py reads back."""
     path = figure_path(figdir, name)
     fig.savefig(path, dpi=dpi, bbox_inches='tight')
     print(f'saved {path}')
+    print(f'figure {name}: {json.dumps(contents(fig))}')
     return path
 
 
@@ -224,7 +247,8 @@ def runs(path, status=None):
 
 def _summary_of(g):
     """{dataset: {key: value}}: the run's summary attribute, completed by its eval tables' attributes."""
-    out = {k: dict(v) for k, v in _json_attr(g, 'summary').items() if isinstance(v, dict)}
+    # nested parts (the per-architecture means: architectures.LatDiff.ap, ...) flattened
+    out = {k: _flat(v) for k, v in _json_attr(g, 'summary').items() if isinstance(v, dict)}
     ev = _children(g, 'eval')
     for name in (ev or []):
         if isinstance(ev[name], h5py.Dataset):
@@ -236,8 +260,11 @@ def _summary_of(g):
 
 def summaries(path, dataset=None, status='done'):
     """One row per (run, dataset): the run's columns (as runs()) plus 'dataset' and the summary
-    keys (mean_ap, mean_acc, mean_auroc, ap_all, ...). Runs without a summary yet are left out
-    (said once). dataset: one name or None for all; status: 'done' by default, None for all."""
+    keys (mean_ap, mean_acc, mean_auroc, ap_all, ..., nested ones flattened:
+    architectures.LatDiff.ap); a summary key that is also a config key is 'summary.<key>'
+    (the protocol's reals rule beside a study's config key reals). Runs without a summary yet
+    are left out (said once). dataset: one name or None for all; status: 'done' by default,
+    None for all."""
     rows = []
     with _open(path) as f:
         for rid, g in _select(_runs(f), status):
@@ -247,8 +274,18 @@ def summaries(path, dataset=None, status='done'):
                 continue
             for ds, vals in s.items():
                 if dataset is None or ds == dataset:
-                    rows.append({**_about(rid, g), 'dataset': ds, **vals})
+                    rows.append(_join(_about(rid, g), ds, vals))
     return pd.DataFrame(rows)
+
+
+def _join(about, dataset, summary):
+    """A run's columns, its dataset, then the summary's keys; a summary key that is also a
+    config key (the protocol's 'reals' next to a study's config key reals, a table's
+    eval_store next to the run's) becomes 'summary.<key>', so the run's value stays."""
+    row = {**about, 'dataset': dataset}
+    for k, v in summary.items():
+        row['summary.' + k if k in row else k] = v
+    return row
 
 
 def _tables(path, group, dataset, status, what):
@@ -313,6 +350,108 @@ def eval_arch(path, dataset=None, status='done', fallback=True):
     about = missing.drop_duplicates(['run', 'dataset'])[hashable]
     made = made.merge(about, on=['run', 'dataset'], how='left')
     return pd.concat([df, made], ignore_index=True) if not df.empty else made
+
+
+def tables(path, group, dataset=None, status='done'):
+    """One row per row of every run's table <group>/<dataset> (any table a study writes beside
+    eval: 'attribution', 'attribution_generators', 'curve', ...), with the run's columns."""
+    return _tables(path, group, dataset, status, f'{group} tables')
+
+
+def table_attrs(path, group, dataset=None, status='done'):
+    """One row per (run, dataset) of the attributes of every run's table <group>/<dataset> (a
+    table's attributes are its summary), JSON lists decoded, with the run's columns (as in
+    summaries(), an attribute named as a config key is 'summary.<key>')."""
+    rows = []
+    with _open(path) as f:
+        for rid, g in _select(_runs(f), status):
+            node = _children(g, group)
+            for n in (node or []):
+                if isinstance(node[n], h5py.Dataset) and (dataset is None or n == dataset):
+                    rows.append(_join(_about(rid, g), n,
+                                      {k: _maybe_json(_decode(v)) for k, v in node[n].attrs.items()}))
+    return pd.DataFrame(rows)
+
+
+def _maybe_json(v):
+    """A JSON list or object kept as text in an attribute, decoded; anything else as it is."""
+    if isinstance(v, str) and v[:1] in '[{':
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+def arrays(path, run, name):
+    """The arrays of one run's group `name` (an array group such as 'confusion/synth' or
+    'embeddings/synth') as ({array name: numpy array}, {attribute: value, JSON decoded}), or
+    None when the run has no such group (said once)."""
+    with _open(path) as f:
+        g = f['runs'].get(run)
+        if g is None:
+            raise KeyError(f'{resolve(path)}: no run {run!r}')
+        node = _children(g, name)
+        if node is None:
+            note(f'run {run!r} has no {name} arrays')
+            return None
+        data = {k: node[k][()] for k in node if isinstance(node[k], h5py.Dataset)}
+        attrs = {k: _maybe_json(_decode(v)) for k, v in node.attrs.items()}
+    return data, attrs
+
+
+def curves(path, dataset=None, status='done'):
+    """One row per (run, dataset, evaluation step): the curve/<dataset> tables that a study
+    evaluating along training writes (experiments/iterations.lua: step, mean_ap, mean_acc), with
+    the run's columns."""
+    return _tables(path, 'curve', dataset, status, 'evaluations along training')
+
+
+def perturbation(dataset, clean=None):
+    """(kind, level) of a perturbed evaluation's dataset name 'KIND@LEVEL' ('jpeg@50' ->
+    ('jpeg', 50.0)); ('clean', None) for the name `clean` (the study's own dataset); None for
+    any other name."""
+    name = str(dataset)
+    if clean is not None and name == clean:
+        return ('clean', None)
+    kind, at, level = name.rpartition('@')
+    if not at or not kind:
+        return None
+    try:
+        return (kind, float(level))
+    except ValueError:
+        return None
+
+
+# Perturbations whose level is the stronger the lower it is (JPEG quality); every other kind
+# is the stronger the higher its level.
+DESCENDING_LEVELS = ('jpeg',)
+
+
+def listed_order(df, column, listing=None):
+    """The distinct values of df[column] in the order the preset lists them (config column
+    `listing`, a list such as 'backbones' or 'train_sets'), then any others sorted."""
+    present = list(dict.fromkeys(v for v in df[column].dropna()))
+    order = []
+    if listing and listing in df.columns:
+        for v in df[listing].dropna():
+            for x in (v if isinstance(v, tuple) else (v,)):
+                if x in present and x not in order:
+                    order.append(x)
+    try:
+        rest = sorted(set(present) - set(order))
+    except TypeError:
+        rest = [v for v in present if v not in order]
+    return order + rest
+
+
+def band(ax, x, y, se, label=None, color=None, marker='o-'):
+    """A line with a +- SE band around it (NaN SE: no band); returns the line."""
+    se = np.nan_to_num(np.asarray(se, dtype=float))
+    y = np.asarray(y, dtype=float)
+    line, = ax.plot(np.asarray(x), y, marker, label=label, color=color)
+    ax.fill_between(np.asarray(x), y - se, y + se, alpha=0.25, color=line.get_color(), lw=0)
+    return line
 
 
 def train(path, status=None):
