@@ -7,8 +7,12 @@ PREFIX ?= /usr/local
 # every benchmark under bench/ (each prints its table against the tool a user would
 # pick instead); BENCHES='bench/startup.py bench/metrics.py' runs some of them
 BENCHES ?= $(filter-out bench/benchlib.py,$(sort $(wildcard bench/*.py)))
+# the studies whose cpu-preset figures `make figures` makes (each a script in experiments/
+# and a notebook in notebooks/); STUDIES='backbones diversity' makes some of them
+STUDIES ?= scaling_models num_images diversity backbones frozen_vs_finetuned alignment robustness \
+	cross_dataset attribution iterations
 
-.PHONY: all deps configure build test run bench install sanitize format clean
+.PHONY: all deps configure build test run figures bench install sanitize format clean
 
 all: build
 
@@ -30,6 +34,17 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/cfx experiments/scaling_models.lua
+
+# Every study's cpu preset (results in runs/<study>/; finished runs are skipped), then its
+# notebook executed headless, which writes the figures into docs/figures/.
+figures: deps
+	@$(MAKE) --no-print-directory build
+	@for s in $(STUDIES); do \
+	  echo "== $$s"; \
+	  $(BUILD)/cfx experiments/$$s.lua --out runs/$$s || exit 1; \
+	  CFX_RESULTS=runs/$$s/$$s-cpu.h5 CFX_FIGDIR=docs/figures jupyter nbconvert --to notebook --execute \
+	    --output-dir $(BUILD)/notebooks notebooks/$$s.ipynb || exit 1; \
+	done
 
 # Runs every benchmark with the program and library of $(BUILD); one that fails is
 # reported and the others still run (the target fails at the end).
