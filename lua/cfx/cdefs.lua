@@ -305,6 +305,38 @@ typedef struct cfx_group_metrics {
  int32_t ngroups, double threshold, cfx_group_metrics *out);
  int cfx_metrics_deal_reals(const uint8_t *labels, const int64_t *keys, int64_t n, uint64_t seed,
  int32_t *groups);
+ int cfx_metrics_brier(const double *probs, const uint8_t *labels, int64_t n, double *out);
+ int cfx_metrics_nll_logits(const double *logits, const uint8_t *labels, int64_t n, double *out);
+enum { CFX_BINS_UNIFORM = 0, CFX_BINS_QUANTILE = 1 };
+ int cfx_metrics_calibration(const double *probs, const uint8_t *labels, int64_t n, int32_t nbins,
+ int strategy, double *ece, double *mean_prob, double *frac_pos, int64_t *count,
+ double *edges);
+ int cfx_metrics_eer(const double *scores, const uint8_t *labels, int64_t n, double *eer,
+ double *threshold);
+ int cfx_metrics_tpr_at_fpr(const double *scores, const uint8_t *labels, int64_t n, const double *fprs,
+ int64_t k, double *tpr, double *threshold, double *fpr_out);
+ int cfx_metrics_fpr_at_tpr(const double *scores, const uint8_t *labels, int64_t n, const double *tprs,
+ int64_t k, double *fpr, double *threshold);
+ int cfx_metrics_balanced_accuracy(const double *scores, const uint8_t *labels, int64_t n,
+ double threshold, double *out);
+ int cfx_metrics_threshold_best_balanced(const double *scores, const uint8_t *labels, int64_t n,
+ double *threshold, double *ba);
+typedef struct cfx_bootstrap_opts {
+ int64_t resamples;
+ double level;
+ uint64_t seed;
+ int32_t nested;
+ double threshold;
+} cfx_bootstrap_opts;
+typedef struct cfx_bootstrap_result {
+ double map, map_lo, map_hi, map_se;
+ double acc, acc_lo, acc_hi, acc_se;
+ int32_t n_units;
+ int64_t resamples;
+} cfx_bootstrap_result;
+ int cfx_metrics_bootstrap(const double *scores, const uint8_t *labels, const int32_t *groups, int64_t n,
+ int32_t ngroups, const cfx_bootstrap_opts *opts, cfx_bootstrap_result *out,
+ double *map_reps, double *acc_reps);
 typedef struct cfx_parquet cfx_parquet;
 enum {
  CFX_PARQUET_BOOL = 1,
