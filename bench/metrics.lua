@@ -22,3 +22,10 @@ end
 print('ap', best(function() cfx.metrics.average_precision(s, y) end))
 print('auc', best(function() cfx.metrics.roc_auc(s, y) end))
 print('group', best(function() cfx.metrics.by_group(s, y, g) end))
+print('ece', best(function() cfx.metrics.ece(s, y, { bins = 15 }) end))
+print('eer', best(function() cfx.metrics.eer(s, y) end))
+local resamples = tonumber(arg[4]) or 1000
+local t0 = clock()
+local r = cfx.metrics.bootstrap { scores = s, labels = y, groups = g, resamples = resamples, seed = 0 }
+print('bootstrap', clock() - t0)
+print('bootstrap_map', r.map)

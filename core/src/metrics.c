@@ -484,6 +484,7 @@ static int roc_make(const char *what, const double *s, const uint8_t *l, int64_t
 }
 
 static int check_target(const char *what, double t) {
+  if (isnan(t)) return cfx__fail(CFX_EINVAL, "%s: a target is NaN", what);
   if (!(t >= 0 && t <= 1)) return cfx__fail(CFX_EINVAL, "%s: target %.17g, expected one in [0, 1]", what, t);
   return 0;
 }
