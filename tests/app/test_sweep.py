@@ -268,7 +268,7 @@ class LocalSweep(Base):
 
     def test_scaling_models_through_a_sweep(self):
         data = self.dir / 'data'
-        args = [f'train_store={data}/train.h5', f'eval_store={data}/eval.h5', 'synth_train_generators=8',
+        args = [f'train_store={data}/train.h5', f'eval_store={data}/eval.h5', 'synth_train_generators=16',
                 'synth_eval_generators=4', 'synth_per_generator=24', 'k_min=2', 'k_max=8', 'k_count=2',
                 'subsets=1', 'budget=48', 'steps=12', 'batch=8', 'checkpoint_every=6', 'workers=1']
         # the synthetic data is made once by the sweep (the script's prepare), not by both tasks
