@@ -3,6 +3,7 @@
 #include "cfx/common.h"
 #include "internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,13 @@ int cfx__fail(int code, const char *fmt, ...) {
   vsnprintf(last_error, CFX__ERRMSG_CAP, fmt, ap);
   va_end(ap);
   return code;
+}
+
+const char *cfx__io_hint(int err) {
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    return "; free some space there and run again (the file is written aside and renamed into place when "
+           "complete: what was there before is untouched)";
+  return "";
 }
 
 const char *cfx_version(void) { return CFX_VERSION_STRING; }

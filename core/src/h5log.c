@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -604,6 +605,24 @@ static void fsync_dir_of(const char *path) {
   free(d);
 }
 
+/* A flush that failed (cfx_last_error() says where): "PATH: cannot write the results file:
+ * WHY (DETAIL); ..." with the system's reason when errno or the filesystem gives one (a
+ * full disk: HDF5's own message says only that it could not create or write the file). */
+static int write_fail(const char *path, int err) {
+  char detail[512], *d = strdup(path);
+  snprintf(detail, sizeof detail, "%s", cfx_last_error());
+  struct statvfs v;
+  if (err != ENOSPC && err != EDQUOT && d && statvfs(dirname(d), &v) == 0 && v.f_bavail == 0) err = ENOSPC;
+  free(d);
+  int full = err == ENOSPC || err == EDQUOT || err == EFBIG;
+  int known = full || err == EROFS || err == EACCES || err == EPERM || err == EIO || err == ENOENT;
+  struct stat st;
+  return cfx__fail(CFX_EIO, "%s: cannot write the results file: %s (%s); %s: %s, and run again", path,
+                   known ? strerror(err) : "HDF5 failed", detail,
+                   stat(path, &st) == 0 ? "the file keeps what it held after its last write" : "nothing was written",
+                   full ? "free some space there (or give another --out DIR)" : "check that its directory is writable");
+}
+
 int cfx_h5log_flush(cfx_h5log *log) {
   if (!log) return cfx__fail(CFX_EINVAL, "h5log_flush: log is NULL");
   if (log->flags & CFX_H5LOG_READONLY || !log->dirty) return 0;
@@ -613,10 +632,17 @@ int cfx_h5log_flush(cfx_h5log *log) {
   char *tmp = tmp_name(log->path);
   if (!tmp) return cfx__fail(CFX_ENOMEM, "out of memory");
   int rc = write_file(log, tmp);
-  if (!rc && cfx__fsync_path(tmp, 0) != 0) rc = cfx__fail(CFX_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
-  if (!rc && rename(tmp, log->path) != 0)
+  int err = rc ? errno : 0;
+  if (!rc && cfx__fsync_path(tmp, 0) != 0) {
+    err = errno;
+    rc = cfx__fail(CFX_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
+  }
+  if (!rc && rename(tmp, log->path) != 0) {
+    err = errno;
     rc = cfx__fail(CFX_EIO, "cannot rename %s to %s: %s", tmp, log->path, strerror(errno));
+  }
   if (rc) unlink(tmp);
+  if (rc) rc = write_fail(log->path, err);
   else fsync_dir_of(log->path);
   free(tmp);
   double t1 = now_mono();
@@ -916,7 +942,10 @@ static int load_file(cfx_h5log *log, const char *path) {
                      path, size);
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return cfx__h5_fail(CFX_EFORMAT, "cannot open the HDF5 file (truncated or damaged?)", path);
+  if (f < 0)
+    return cfx__h5_open_fail(path, "results file",
+                             "cfx writes a results file whole and renames it into place, so it was cut short or altered "
+                             "afterwards: restore it from a copy, or move it aside and run again");
   int rc = cfx__h5_check_header(f, path, "results", "results file", CFX_H5LOG_FORMAT_VERSION, "");
   if (!rc) {
     load_ctx c = {path, "", 0};

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -20,6 +21,39 @@ int cfx__h5_fail(int code, const char *what, const char *path) {
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk, detail);
   H5Eclear2(H5E_DEFAULT);
   return cfx__fail(code, "%s: %s%s%s", path, what, detail[0] ? ": " : "", detail);
+}
+
+/* The end-of-file address an HDF5 superblock at offset 0 records (versions 0 to 3, 8-byte
+ * offsets, base address 0), or -1. */
+static long long h5_recorded_size(const char *path) {
+  unsigned char b[64];
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return -1;
+  size_t n = fread(b, 1, sizeof b, fp);
+  fclose(fp);
+  if (n < 16 || memcmp(b, "\x89HDF\r\n\x1a\n", 8) != 0) return -1;
+  int so, base_at;
+  if (b[8] == 0 || b[8] == 1) so = b[13], base_at = b[8] == 0 ? 24 : 28;
+  else if (b[8] == 2 || b[8] == 3) so = b[9], base_at = 12;
+  else return -1;
+  int eof_at = base_at + 2 * so;
+  if (so != 8 || (size_t)eof_at + 8 > n) return -1;
+  unsigned long long base = 0, eof = 0;
+  for (int i = 7; i >= 0; i--) base = (base << 8) | b[base_at + i], eof = (eof << 8) | b[eof_at + i];
+  return base == 0 && eof < (1ull << 62) ? (long long)eof : -1;
+}
+
+int cfx__h5_open_fail(const char *path, const char *noun, const char *remedy) {
+  char detail[256] = "";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, h5_walk, detail);
+  H5Eclear2(H5E_DEFAULT);
+  struct stat st;
+  long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1, recorded = h5_recorded_size(path);
+  if (size >= 0 && recorded > size)
+    return cfx__fail(CFX_EFORMAT, "%s: the %s is truncated: %lld bytes, of the %lld bytes its HDF5 header records; %s",
+                     path, noun, size, recorded, remedy);
+  return cfx__fail(CFX_EFORMAT, "%s: cannot open the %s: the HDF5 file is damaged (%lld bytes; HDF5 says: %s); %s",
+                   path, noun, size, detail[0] ? detail : "?", remedy);
 }
 
 hid_t cfx__h5_string_type(void) {

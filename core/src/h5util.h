@@ -12,6 +12,10 @@
 void cfx__h5_quiet(void);
 /* cfx__fail(code, "PATH: WHAT: <HDF5's innermost message>") and clear the stack. */
 int cfx__h5_fail(int code, const char *what, const char *path);
+/* H5Fopen failed on a file with an HDF5 signature: CFX_EFORMAT "PATH: the NOUN is
+ * truncated: N bytes, of the M bytes its HDF5 header records; REMEDY" when the superblock
+ * says so, else "PATH: cannot open the NOUN: the HDF5 file is damaged (...); REMEDY". */
+int cfx__h5_open_fail(const char *path, const char *noun, const char *remedy);
 /* A new variable-length UTF-8 string type (H5Tclose it). */
 hid_t cfx__h5_string_type(void);
 /* A scalar string attribute (fixed or variable length) as a new malloc'd string, or

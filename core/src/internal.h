@@ -15,6 +15,10 @@ int cfx__set_error(int code, const char *msg);
 /* Format a message into cfx_last_error() and return code (a negative CFX_E*). */
 __attribute__((format(printf, 2, 3))) int cfx__fail(int code, const char *fmt, ...);
 
+/* What to do after a write failed with errno err: for a full disk or quota
+ * ("; free some space there and run again ..."), else "".  For the end of a message. */
+const char *cfx__io_hint(int err);
+
 /* Map the regular file path read-only: *map and *n (>= min_size, else CFX_EFORMAT saying
  * "PATH: N bytes is too short for TOO_SHORT").  Release with munmap(*map, *n). */
 int cfx__map_file(const char *path, int64_t min_size, const char *too_short, void **map, int64_t *n);

@@ -503,17 +503,19 @@ static int open_buffer(const uint8_t *buf, int64_t n, const char *name, void *ma
   }
   int rc = 0;
   if (n < 8) {
-    rc = cfx__fail(CFX_EFORMAT, "%s: %lld bytes is too short for a safetensors file (at least 8)", name,
+    rc = cfx__fail(CFX_EFORMAT, "%s: not a safetensors file (%lld bytes; a safetensors file has at least 8)", name,
                    (long long)n);
   } else {
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
     if (hlen > CFX_SAFETENSORS_MAX_HEADER)
-      rc = cfx__fail(CFX_ERANGE, "%s: header length %llu is over the %d-byte limit", name,
+      rc = cfx__fail(CFX_ERANGE, "%s: not a safetensors file (its first 8 bytes, a safetensors header's length, say %llu bytes, over "
+                     "the %d-byte limit)", name,
                      (unsigned long long)hlen, (int)CFX_SAFETENSORS_MAX_HEADER);
     else if ((int64_t)hlen > n - 8)
       rc = cfx__fail(CFX_EFORMAT,
-                     "%s: header length %llu is past the end of the file (%lld bytes after the length)", name,
+                     "%s: truncated, or not a safetensors file (its header length, %llu bytes, is past the end of the "
+                     "file: %lld bytes after the length)", name,
                      (unsigned long long)hlen, (long long)(n - 8));
     else {
       st->data = buf + 8 + hlen;
@@ -807,7 +809,7 @@ int cfx_safetensors_write(const char *path, int32_t n, const char *const *names,
   int fd = -1;
   if (!rc) {
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) rc = cfx__fail(CFX_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    if (fd < 0) rc = cfx__fail(CFX_EIO, "%s: cannot create %s: %s%s", path, tmp, strerror(errno), cfx__io_hint(errno));
   }
   if (!rc) {
     uint8_t len8[8];
@@ -815,9 +817,9 @@ int cfx_safetensors_write(const char *path, int32_t n, const char *const *names,
     int bad = write_all(fd, len8, 8) || write_all(fd, b.p, (int64_t)b.n);
     for (int32_t i = 0; i < n && !bad; i++) bad = write_all(fd, data[i], nbytes[i]);
     if (!bad) bad = fsync(fd);
-    if (bad) rc = cfx__fail(CFX_EIO, "%s: writing %s failed: %s", path, tmp, strerror(errno));
+    if (bad) rc = cfx__fail(CFX_EIO, "%s: writing %s failed: %s%s", path, tmp, strerror(errno), cfx__io_hint(errno));
     if (close(fd) != 0 && !rc)
-      rc = cfx__fail(CFX_EIO, "%s: closing %s failed: %s", path, tmp, strerror(errno));
+      rc = cfx__fail(CFX_EIO, "%s: closing %s failed: %s%s", path, tmp, strerror(errno), cfx__io_hint(errno));
     if (!rc && rename(tmp, path) != 0)
       rc = cfx__fail(CFX_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
     if (rc) {

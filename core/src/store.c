@@ -165,7 +165,8 @@ int cfx_store_writer_add(cfx_store_writer *w, const uint8_t *bytes, int64_t n, i
   uint32_t l32 = (uint32_t)nl;
   if ((n > 0 && fwrite(bytes, 1, (size_t)n, w->bytes) != (size_t)n) || fwrite(&r, sizeof r, 1, w->index) != 1 ||
       fwrite(&l32, sizeof l32, 1, w->names) != 1 || (nl && fwrite(name, 1, nl, w->names) != nl))
-    return cfx__fail(CFX_EIO, "%s: writing the temporary files failed: %s", w->path, strerror(errno));
+    return cfx__fail(CFX_EIO, "%s: writing the temporary files failed: %s%s", w->path, strerror(errno),
+                     cfx__io_hint(errno));
   w->count++;
   w->total += (uint64_t)n;
   return 0;
@@ -430,7 +431,7 @@ int cfx_store_writer_finish(cfx_store_writer *w) {
   if (fflush(w->bytes) || fflush(w->index) || fflush(w->names)) {
     int e = errno;
     remove_spools(w);
-    return cfx__fail(CFX_EIO, "%s: flushing the temporary files failed: %s", w->path, strerror(e));
+    return cfx__fail(CFX_EIO, "%s: flushing the temporary files failed: %s%s", w->path, strerror(e), cfx__io_hint(e));
   }
   char *tmp = path_with(w->path, ".h5.tmp");
   if (!tmp) {
@@ -600,7 +601,10 @@ int cfx_store_open(const char *path, cfx_store **out) {
     return cfx__fail(CFX_EFORMAT, "%s: not an HDF5 file", path);
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return cfx__h5_fail(CFX_EIO, "cannot open", path);
+  if (f < 0)
+    return cfx__h5_open_fail(path, "store",
+                             "copy it again, or make it again (cfx data import, cfx synth) if it was cut short "
+                             "while being written");
   cfx_store *s = calloc(1, sizeof *s);
   int rc = 0;
   if (!s || !(s->path = strdup(path))) {

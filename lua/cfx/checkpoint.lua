@@ -82,7 +82,8 @@ function M.load(path, opts)
     raise(('%s is not a cfx checkpoint (metadata format=%s, expected %s)'):format(path, tostring(meta.format), M.format))
   end
   if meta.version ~= M.version then
-    raise(('%s: checkpoint version %s, this cfx reads version %s'):format(path, tostring(meta.version), M.version))
+    raise(('%s: checkpoint version %s, this cfx reads version %s: resume it with the cfx that wrote it, or move ' ..
+      'its directory aside to train from the start'):format(path, tostring(meta.version), M.version))
   end
   local ok, header = pcall(json.decode, meta.header or '')
   if not ok or type(header) ~= 'table' or type(header.step) ~= 'number' then

@@ -61,7 +61,37 @@ end
 -- raise(msg): error() located at the first caller outside the library, so that a
 -- message points at the user's line however deep in cfx it was detected (there is no
 -- level argument: raise finds the level itself).
+--
+-- Expected errors.  What raise throws (and so check, every C error) is an expected error:
+-- bad input, a missing or damaged file, a full disk, a value out of range; not a bug.
+-- The error value stays a plain string (callers pcall and match it), and raise records
+-- it in expected_errors (the last 64 such strings, mapped to the line to show the user:
+-- the string without a position inside cfx's own code).  The cfx program's message
+-- handler (core/app/main.c) looks an uncaught error up there: an expected one prints as
+-- that one line with no stack traceback, anything else (a bug) with its traceback, and
+-- every error with its traceback under CFX_TRACEBACK=1.  An expected error caught and
+-- raised again unchanged (error(e, 0)) stays expected; a new message made from it
+-- (raise('...: ' .. e), or M.expected(s)) is recorded again.
 local lib_prefix = debug.getinfo(1, 'S').source:match('^(@.*/)core%.lua$') or '@lua/cfx/'
+local expected_errors, expected_ring, expected_next = {}, {}, 0
+M.expected_errors = expected_errors
+
+-- expected(s [, shown]) -> s, recorded as an expected error (shown: the line the cfx
+-- program prints for it, default s): for error(core.expected(msg), 0) where raise's
+-- position is not wanted.
+function M.expected(s, shown)
+  if type(s) ~= 'string' then return s end
+  expected_next = expected_next % 64 + 1
+  local old = expected_ring[expected_next]
+  if old ~= nil and old ~= s then expected_errors[old] = nil end
+  expected_ring[expected_next] = s
+  expected_errors[s] = shown or s
+  return s
+end
+
+-- is_expected(e) -> whether e is an expected error raised by cfx (see above).
+function M.is_expected(e) return type(e) == 'string' and expected_errors[e] ~= nil end
+
 function M.raise(msg)
   local level = 2
   while true do
@@ -73,7 +103,15 @@ function M.raise(msg)
     if info.what ~= 'C' and info.source:sub(1, #lib_prefix) ~= lib_prefix then break end
     level = level + 1
   end
-  error(msg, level)
+  if type(msg) ~= 'string' and type(msg) ~= 'number' then error(msg, level) end
+  msg = tostring(msg)
+  -- the position error(msg, level) would prefix (luaL_where), made here so that the
+  -- string thrown is the one recorded
+  local info = debug.getinfo(level, 'Sl')
+  local where = info and info.currentline and info.currentline > 0 and
+      (info.short_src .. ':' .. info.currentline .. ': ') or ''
+  local in_lib = info and info.source:sub(1, #lib_prefix) == lib_prefix
+  error(M.expected(where .. msg, in_lib and msg or nil), 0)
 end
 local raise = M.raise
 

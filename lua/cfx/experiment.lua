@@ -460,7 +460,9 @@ function Experiment:execute(cfg, opts)
         local ok, err = pcall(self.run, pcfg, run)
         if not ok then
           lr:set { status = 'failed', error = tostring(err), end_time = now() }
-          log:close()
+          -- a full disk may refuse this write too: the run's own error is the one to report
+          -- (the file then keeps what it held after its last write)
+          pcall(log.close, log)
           error(err, 0)
         end
         local sig = run.interrupted or core.signal()

@@ -64,7 +64,12 @@ end
 -- The tensors of a checkpoint file: a plain weights file, or the model part of a cfx
 -- training checkpoint (keys 'model.*').
 local function checkpoint_tensors(path)
-  local sd, meta = safetensors.load(path)
+  local ok, sd, meta = pcall(safetensors.load, path)
+  if not ok then
+    if not core.is_expected(sd) then error(sd, 0) end
+    raise(('load_pretrained: %s; pretrained weights must be a .safetensors file (timm\'s, or one that ' ..
+      'cfx pretrain or cfx.train.fit wrote)'):format((sd:gsub('^[^:]*:%d+: ', ''))))
+  end
   if meta.format == 'cfx-checkpoint' then
     local r = {}
     for k, v in pairs(sd) do
