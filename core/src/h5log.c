@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -605,24 +604,6 @@ static void fsync_dir_of(const char *path) {
   free(d);
 }
 
-/* A flush that failed (cfx_last_error() says where): "PATH: cannot write the results file:
- * WHY (DETAIL); ..." with the system's reason when errno or the filesystem gives one (a
- * full disk: HDF5's own message says only that it could not create or write the file). */
-static int write_fail(const char *path, int err) {
-  char detail[512], *d = strdup(path);
-  snprintf(detail, sizeof detail, "%s", cfx_last_error());
-  struct statvfs v;
-  if (err != ENOSPC && err != EDQUOT && d && statvfs(dirname(d), &v) == 0 && v.f_bavail == 0) err = ENOSPC;
-  free(d);
-  int full = err == ENOSPC || err == EDQUOT || err == EFBIG;
-  int known = full || err == EROFS || err == EACCES || err == EPERM || err == EIO || err == ENOENT;
-  struct stat st;
-  return cfx__fail(CFX_EIO, "%s: cannot write the results file: %s (%s); %s: %s, and run again", path,
-                   known ? strerror(err) : "HDF5 failed", detail,
-                   stat(path, &st) == 0 ? "the file keeps what it held after its last write" : "nothing was written",
-                   full ? "free some space there (or give another --out DIR)" : "check that its directory is writable");
-}
-
 int cfx_h5log_flush(cfx_h5log *log) {
   if (!log) return cfx__fail(CFX_EINVAL, "h5log_flush: log is NULL");
   if (log->flags & CFX_H5LOG_READONLY || !log->dirty) return 0;
@@ -642,7 +623,7 @@ int cfx_h5log_flush(cfx_h5log *log) {
     rc = cfx__fail(CFX_EIO, "cannot rename %s to %s: %s", tmp, log->path, strerror(errno));
   }
   if (rc) unlink(tmp);
-  if (rc) rc = write_fail(log->path, err);
+  if (rc) rc = cfx__h5_write_fail(log->path, "results file", err, "the file keeps what it held after its last write");
   else fsync_dir_of(log->path);
   free(tmp);
   double t1 = now_mono();
@@ -938,7 +919,9 @@ static int load_file(cfx_h5log *log, const char *path) {
     H5Eclear2(H5E_DEFAULT);
     struct stat st;
     long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
-    return cfx__fail(CFX_EFORMAT, "%s: not a cfx results file (not an HDF5 file: %lld bytes without an HDF5 signature)",
+    return cfx__fail(CFX_EFORMAT,
+                     "%s: not a cfx results file (not an HDF5 file: %lld bytes without an HDF5 signature); move it "
+                     "aside, or give another path (--out DIR)",
                      path, size);
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <libgen.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "internal.h"
 
@@ -54,6 +57,20 @@ int cfx__h5_open_fail(const char *path, const char *noun, const char *remedy) {
                      path, noun, size, recorded, remedy);
   return cfx__fail(CFX_EFORMAT, "%s: cannot open the %s: the HDF5 file is damaged (%lld bytes; HDF5 says: %s); %s",
                    path, noun, size, detail[0] ? detail : "?", remedy);
+}
+
+int cfx__h5_write_fail(const char *path, const char *noun, int err, const char *kept) {
+  char detail[512], *d = strdup(path);
+  snprintf(detail, sizeof detail, "%s", cfx_last_error());
+  struct statvfs v;
+  if (err != ENOSPC && err != EDQUOT && d && statvfs(dirname(d), &v) == 0 && v.f_bavail == 0) err = ENOSPC;
+  free(d);
+  int full = err == ENOSPC || err == EDQUOT || err == EFBIG;
+  int known = full || err == EROFS || err == EACCES || err == EPERM || err == EIO || err == ENOENT;
+  struct stat st;
+  return cfx__fail(CFX_EIO, "%s: cannot write the %s: %s (%s); %s: %s, and run again", path, noun,
+                   known ? strerror(err) : "HDF5 failed", detail, stat(path, &st) == 0 ? kept : "nothing was written",
+                   full ? "free some space there (or write elsewhere)" : "check that its directory is writable");
 }
 
 hid_t cfx__h5_string_type(void) {

@@ -16,6 +16,11 @@ int cfx__h5_fail(int code, const char *what, const char *path);
  * truncated: N bytes, of the M bytes its HDF5 header records; REMEDY" when the superblock
  * says so, else "PATH: cannot open the NOUN: the HDF5 file is damaged (...); REMEDY". */
 int cfx__h5_open_fail(const char *path, const char *noun, const char *remedy);
+/* Writing PATH (a NOUN: "store", "results file") failed, as cfx_last_error() says, with
+ * errno err (0: unknown): CFX_EIO "PATH: cannot write the NOUN: WHY (the last error); KEPT
+ * (or "nothing was written" when PATH does not exist): what to do, and run again", WHY the
+ * system's reason (a full filesystem is found by statvfs when errno no longer says). */
+int cfx__h5_write_fail(const char *path, const char *noun, int err, const char *kept);
 /* A new variable-length UTF-8 string type (H5Tclose it). */
 hid_t cfx__h5_string_type(void);
 /* A scalar string attribute (fixed or variable length) as a new malloc'd string, or

@@ -439,12 +439,19 @@ int cfx_store_writer_finish(cfx_store_writer *w) {
     return cfx__fail(CFX_ENOMEM, "out of memory");
   }
   int rc = write_hdf5(w, tmp);
+  int err = rc ? errno : 0;
   remove_spools(w);
-  if (!rc && cfx__fsync_path(tmp, 0) != 0) rc = cfx__fail(CFX_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
-  if (!rc && rename(tmp, w->path) != 0)
+  if (!rc && cfx__fsync_path(tmp, 0) != 0) {
+    err = errno;
+    rc = cfx__fail(CFX_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
+  }
+  if (!rc && rename(tmp, w->path) != 0) {
+    err = errno;
     rc = cfx__fail(CFX_EIO, "cannot rename %s to %s: %s", tmp, w->path, strerror(errno));
+  }
   if (rc) {
     unlink(tmp);
+    if (rc != CFX_ENOMEM) rc = cfx__h5_write_fail(w->path, "store", err, "the store there before is untouched");
   } else {
     char *dir = strdup(w->path);
     if (dir) cfx__fsync_path(dirname(dir), 1);
@@ -595,10 +602,13 @@ int cfx_store_open(const char *path, cfx_store **out) {
   *out = NULL;
   cfx__h5_quiet();
   struct stat st;
-  if (stat(path, &st) != 0) return cfx__fail(CFX_ENOTFOUND, "%s: %s", path, strerror(errno));
+  if (stat(path, &st) != 0)
+    return cfx__fail(CFX_ENOTFOUND, "%s: %s%s", path, strerror(errno),
+                     errno == ENOENT ? " (check the path, or make the store: cfx synth, cfx data import)" : "");
   if (H5Fis_hdf5(path) <= 0) {
     H5Eclear2(H5E_DEFAULT);
-    return cfx__fail(CFX_EFORMAT, "%s: not an HDF5 file", path);
+    return cfx__fail(CFX_EFORMAT, "%s: not an HDF5 file, so not a cfx store (make one with cfx synth or cfx data import)",
+                     path);
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0)

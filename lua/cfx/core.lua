@@ -73,6 +73,10 @@ end
 -- raised again unchanged (error(e, 0)) stays expected; a new message made from it
 -- (raise('...: ' .. e), or M.expected(s)) is recorded again.
 local lib_prefix = debug.getinfo(1, 'S').source:match('^(@.*/)core%.lua$') or '@lua/cfx/'
+-- cfx's own code: the library, and the cfx program's chunk that runs `cfx COMMAND`
+local function in_library(source)
+  return source:sub(1, #lib_prefix) == lib_prefix or source == '=(cfx command)'
+end
 local expected_errors, expected_ring, expected_next = {}, {}, 0
 M.expected_errors = expected_errors
 
@@ -100,7 +104,7 @@ function M.raise(msg)
       level = 2
       break
     end
-    if info.what ~= 'C' and info.source:sub(1, #lib_prefix) ~= lib_prefix then break end
+    if info.what ~= 'C' and not in_library(info.source) then break end
     level = level + 1
   end
   if type(msg) ~= 'string' and type(msg) ~= 'number' then error(msg, level) end
@@ -110,7 +114,7 @@ function M.raise(msg)
   local info = debug.getinfo(level, 'Sl')
   local where = info and info.currentline and info.currentline > 0 and
       (info.short_src .. ':' .. info.currentline .. ': ') or ''
-  local in_lib = info and info.source:sub(1, #lib_prefix) == lib_prefix
+  local in_lib = info and in_library(info.source)
   error(M.expected(where .. msg, in_lib and msg or nil), 0)
 end
 local raise = M.raise
